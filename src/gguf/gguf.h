@@ -69,6 +69,9 @@ int64_t gr_gguf_n_kv(const gr_gguf *g);
 const char *gr_gguf_kv_key(const gr_gguf *g, int64_t i);
 gr_gguf_vtype gr_gguf_kv_type(const gr_gguf *g, int64_t i);
 int64_t gr_gguf_find_key(const gr_gguf *g, const char *key); /* -1 if absent */
+/* The value of kv i exactly as encoded in the file (after its type field), for copying; NULL if i
+ * is out of range. */
+const void *gr_gguf_kv_raw(const gr_gguf *g, int64_t i, size_t *len);
 
 /* Typed getters by key. They return GR_E_NOT_FOUND if absent and GR_E_FORMAT if the stored type
  * cannot be represented (integers convert between widths when the value fits; u32/i32/u64/i64/
