@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite: a Release build with warnings as errors (unit tests + node tests
+# against the reference runtimes), an ASan+UBSan build of the unit tests, and every fuzz target
+# for a bounded time. Assumes scripts/deps.sh has run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+
+echo "== release build + tests"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DGR_WERROR=ON >/dev/null
+cmake --build build/release -j"$JOBS"
+ctest --test-dir build/release --output-on-failure -j1
+
+echo "== ASan + UBSan build + unit tests"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DGR_SANITIZE=ON -DGR_NODE_TESTS=OFF >/dev/null
+cmake --build build/asan -j"$JOBS"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure -j1
+
+echo "== fuzz targets (${FUZZ_SECONDS}s each)"
+CC=clang cmake -S . -B build/fuzz -DGR_FUZZ=ON -DGR_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/fuzz -j"$JOBS"
+for f in build/fuzz/fuzz_*; do
+  [ -x "$f" ] || continue
+  name=$(basename "$f")
+  corpus="fuzz/corpus/${name#fuzz_}"
+  work=$(mktemp -d)
+  [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null || true
+  echo "-- $name"
+  "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=1 "$work" 2>&1 | tail -n 4
+  rm -rf "$work"
+done
+echo "== all test stages passed"
