@@ -19,6 +19,13 @@ typedef void (*gr_to_float_fn)(const void *x, float *y, int64_t n);
 typedef void (*gr_from_float_fn)(const float *x, void *y, int64_t n);
 /* *s = sum_i w[i] * x[i] over n elements; w of the weight type, x of its vec_dot_type. */
 typedef void (*gr_vec_dot_fn)(int64_t n, float *s, const void *w, const void *x);
+/* A small tile: s[t * lds + r] = dot(W row r, X row t) for r < nr <= GR_DOT_ROWS_MAX and
+ * t < nt <= GR_DOT_COLS_MAX; rows w_stride / x_stride bytes apart. Unpacks each weight block once
+ * for nt tokens and loads each activation block once for nr rows; results equal vec_dot bit for bit. */
+typedef void (*gr_vec_dot_rows_fn)(int64_t n, int nr, int nt, float *s, int64_t lds, const void *w, size_t w_stride,
+                                   const void *x, size_t x_stride);
+#define GR_DOT_ROWS_MAX 4
+#define GR_DOT_COLS_MAX 2
 
 typedef struct gr_kernels {
     gr_isa isa;
@@ -27,6 +34,7 @@ typedef struct gr_kernels {
     gr_vec_dot_fn vec_dot[GR_TYPE_COUNT];     /* NULL: type not supported as a weight */
     gr_to_float_fn to_float[GR_TYPE_COUNT];   /* every supported type */
     gr_from_float_fn from_float[GR_TYPE_COUNT]; /* every supported type incl. Q8_K, Q8_1 */
+    gr_vec_dot_rows_fn vec_dot_rows[GR_TYPE_COUNT]; /* optional (NULL: gr_matmul uses vec_dot) */
 } gr_kernels;
 
 /* The table for an ISA, or NULL if this CPU (or this build) lacks it. GR_ISA_BEST never fails. */
