@@ -41,7 +41,9 @@ gr_status gr_gemma_config_from_gguf(const gr_gguf *g, gr_gemma_config *c, char *
 static inline uint32_t gr_layer_head_dim(const gr_gemma_config *c, uint32_t l) {
     return c->is_swa[l] ? c->head_dim_swa : c->head_dim;
 }
-/* The layer whose KV cache layer l reads: itself, or its donor when l is KV-shared (§1.2). */
+/* The layer whose KV cache layer l reads: itself, or its donor when l is KV-shared (§1.2);
+ * UINT32_MAX when a shared layer has no donor of its kind (gr_gemma_config_from_gguf rejects
+ * such files, so a loaded config never yields it). */
 uint32_t gr_kv_source_layer(const gr_gemma_config *c, uint32_t l);
 
 #endif
