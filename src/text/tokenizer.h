@@ -45,4 +45,17 @@ size_t gr_utf8_stream_feed(gr_utf8_stream *s, const char *in, size_t len, char *
 /* Flush at end of stream (a dangling partial sequence becomes U+FFFD). */
 size_t gr_utf8_stream_flush(gr_utf8_stream *s, char *out, size_t cap);
 
+/* ---- additions (text helper) ---- */
+int32_t gr_tokenizer_eos(const gr_tokenizer *t);
+/* Whether prompts should start with BOS (always true for Gemma 4, whatever the file says). */
+bool gr_tokenizer_add_bos(const gr_tokenizer *t);
+/* true for the Gemma 3 SentencePiece vocabulary ("llama"), false for Gemma 4 BPE. */
+bool gr_tokenizer_is_spm(const gr_tokenizer *t);
+/* Id of the token whose text is exactly text[0..len), or -1. */
+int32_t gr_tokenizer_find(const gr_tokenizer *t, const char *text, size_t len);
+/* GGUF token type of id (1 normal, 2 unknown, 3 control, 4 user-defined, 6 byte); 0 if invalid. */
+int32_t gr_tokenizer_token_type(const gr_tokenizer *t, int32_t id);
+/* Note on gr_utf8_stream_feed's cap: len + 8 is enough for valid UTF-8; every invalid byte becomes
+ * the 3-byte U+FFFD, so invalid-heavy input can need up to 3 * len + 8. Output never exceeds cap. */
+
 #endif
