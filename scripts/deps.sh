@@ -15,4 +15,6 @@ if [ -n "$missing" ]; then
 fi
 # node-llama-cpp ships prebuilt llama.cpp binaries in @node-llama-cpp/linux-x64; never download or build.
 export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
-npm ci --omit=optional --no-audit --no-fund --loglevel=error
+# npm ci refuses this lock: node-llama-cpp lists per-platform optional packages the registry does
+# not resolve here; npm install honours the lock for everything it installs.
+npm install --omit=optional --no-audit --no-fund --loglevel=error

@@ -1,11 +1,15 @@
-/* threadpool.c — a spin-then-sleep job barrier. The hot path (decode: hundreds of jobs per token) takes
- * no lock: a generation counter publishes the job, an atomic counter collects completions. A worker
- * sleeps only after spinning SPIN_ITERS times with no new job, so idle workers cost no CPU. */
+/* threadpool.c — a spin-then-sleep pool with dynamically claimed chunks. The hot path (decode:
+ * hundreds of jobs per token) takes no lock: a generation counter wakes the workers, and one 64-bit
+ * word (generation | next chunk | chunk count) is claimed by compare-and-swap, so a worker that wakes
+ * late can only claim chunks of the job that is current, never run a finished one. The caller waits
+ * for completed chunks, not for every worker to check in. A worker sleeps only after spinning
+ * SPIN_ITERS times with no new job, so idle workers cost no CPU. */
 #include "core/threadpool.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,7 +33,8 @@ struct gr_pool {
     gr_pool_fn fn;
     void *arg;
     atomic_uint gen;
-    atomic_int pending;
+    _Atomic uint64_t claim; /* gen << 32 | next << 16 | nchunks */
+    atomic_int done;        /* chunks finished in the current job */
     atomic_int stop;
     atomic_int sleepers;
     pthread_mutex_t mu;
@@ -54,6 +59,20 @@ static unsigned wait_for_job(gr_pool *p, unsigned seen) {
     return g;
 }
 
+/* Claim and run chunks of the current job until none is left. fn and arg are read only after a
+ * successful claim: the job cannot finish (and be replaced) while this thread holds a chunk. */
+static void run_chunks(gr_pool *p, int thread) {
+    uint64_t cur = atomic_load(&p->claim);
+    for (;;) {
+        const unsigned next = (unsigned)(cur >> 16) & 0xFFFF, n = (unsigned)cur & 0xFFFF;
+        if (next >= n) return;
+        if (!atomic_compare_exchange_weak(&p->claim, &cur, cur + ((uint64_t)1 << 16))) continue;
+        p->fn(p->arg, (int)next, (int)n, thread);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        cur = atomic_load(&p->claim);
+    }
+}
+
 static void *worker_main(void *a) {
     worker *w = a;
     gr_pool *p = w->pool;
@@ -61,8 +80,7 @@ static void *worker_main(void *a) {
     for (;;) {
         seen = wait_for_job(p, seen);
         if (atomic_load(&p->stop)) break;
-        p->fn(p->arg, w->ith, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        run_chunks(p, w->ith);
     }
     return NULL;
 }
@@ -106,18 +124,22 @@ gr_status gr_pool_new(int n_threads, gr_pool **out) {
 
 int gr_pool_size(const gr_pool *p) { return p->n; }
 
-void gr_pool_run(gr_pool *p, gr_pool_fn fn, void *arg) {
-    if (p->n == 1) {
-        fn(arg, 0, 1);
+void gr_pool_run(gr_pool *p, gr_pool_fn fn, void *arg, int nchunks) {
+    if (nchunks < 1) return;
+    if (nchunks > GR_POOL_MAX_CHUNKS) nchunks = GR_POOL_MAX_CHUNKS;
+    if (p->n == 1 || nchunks == 1) {
+        for (int i = 0; i < nchunks; i++) fn(arg, i, nchunks, 0);
         return;
     }
     p->fn = fn;
     p->arg = arg;
-    atomic_store(&p->pending, p->n - 1);
+    atomic_store(&p->done, 0);
+    const uint64_t g = (atomic_load(&p->gen) + 1u) & 0xFFFFFFFFu;
+    atomic_store(&p->claim, g << 32 | (uint64_t)nchunks);
     publish(p);
-    fn(arg, 0, p->n);
+    run_chunks(p, 0);
     int spins = 0;
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < nchunks) {
         /* On an oversubscribed machine a worker may be descheduled: give it the core. */
         if (++spins > YIELD_AFTER) sched_yield();
         else CPU_RELAX();

@@ -100,11 +100,11 @@ enum { SMALL_WORK = 1 << 19 };
 void gr_context_set_small_work(gr_context *c, int64_t macs) { c->small_work = macs; }
 
 /* Run cb over rows [0, n): split across the pool, or on the caller alone for one row. */
-static void rows_task(void *arg, int ith, int nth) {
+static void rows_task(void *arg, int chunk, int nchunks, int thread) {
     gr_context *c = arg;
     long lo, hi;
-    gr_split_range((long)c->rows_n, ith, nth, &lo, &hi);
-    if (lo < hi) c->rows_cb(c, lo, hi, ith);
+    gr_split_range((long)c->rows_n, chunk, nchunks, &lo, &hi);
+    if (lo < hi) c->rows_cb(c, lo, hi, thread);
 }
 
 static void run_rows_w(gr_context *c, rows_fn cb, int64_t n, int64_t work) {
@@ -115,7 +115,7 @@ static void run_rows_w(gr_context *c, rows_fn cb, int64_t n, int64_t work) {
     }
     c->rows_n = n;
     c->rows_cb = cb;
-    gr_pool_run(c->pool, rows_task, c);
+    gr_pool_run(c->pool, rows_task, c, c->nth);
 }
 
 static void run_rows(gr_context *c, rows_fn cb, int64_t n) { run_rows_w(c, cb, n, INT64_MAX); }
@@ -153,10 +153,11 @@ static void job_range(const gr_context *c, const mm_job *j, int ith, int nth, in
     *r1 = hi * a < j->rows ? hi * a : j->rows;
 }
 
-enum { TOKEN_BLOCK = 32 };
+enum { TOKEN_BLOCK = 32, MM_CHUNKS_PER_THREAD = 2 };
 
-static void mm_task(void *arg, int ith, int nth) {
+static void mm_task(void *arg, int ith, int nth, int thread) {
     gr_context *c = arg;
+    (void)thread;
     int64_t p0 = 0, p1 = 0;
     for (int i = 0; i < c->njobs; i++) {
         const mm_job *j = &c->jobs[i];
@@ -177,8 +178,9 @@ static void mm_task(void *arg, int ith, int nth) {
 static void mm_run(gr_context *c) {
     int64_t work = 0;
     for (int i = 0; i < c->njobs; i++) work += c->jobs[i].rows * c->jobs[i].n * c->jobs[i].T;
-    if (c->nth == 1 || work < c->small_work) mm_task(c, 0, 1);
-    else gr_pool_run(c->pool, mm_task, c);
+    /* More chunks than threads: if a worker is descheduled, the others take its share. */
+    if (c->nth == 1 || work < c->small_work) mm_task(c, 0, 1, 0);
+    else gr_pool_run(c->pool, mm_task, c, c->nth * MM_CHUNKS_PER_THREAD);
 }
 
 /* Assign quantized-input buffers (QA_IN0 / QA_IN1) to weights by vec_dot_type. */
