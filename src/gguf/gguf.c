@@ -68,7 +68,7 @@ static double le_f64(const uint8_t *p) {
 }
 
 /* Bytes of one scalar of type t; 0 for strings, arrays and unknown types. */
-static size_t scalar_size(uint32_t t) {
+size_t gr_gguf_scalar_size(uint32_t t) {
     switch (t) {
     case GR_GGUF_UINT8:
     case GR_GGUF_INT8:
@@ -220,7 +220,7 @@ static gr_status skip_value(cursor *c, uint32_t type, int depth, const char *key
 static size_t min_elem_size(uint32_t t) {
     if (t == GR_GGUF_STRING) return 8;
     if (t == GR_GGUF_ARRAY) return 12;
-    return scalar_size(t);
+    return gr_gguf_scalar_size(t);
 }
 
 /* Validates an array header at the cursor; returns its element type and count. */
@@ -254,7 +254,7 @@ static gr_status check_bools(cursor *c, size_t off, uint64_t n, const char *key)
 /* Skips the elements of an array whose header was read; scalar arrays in one step. */
 static gr_status skip_elems(cursor *c, uint32_t et, uint64_t n, int depth, const char *key,
                             size_t *offs) {
-    size_t sz = scalar_size(et);
+    size_t sz = gr_gguf_scalar_size(et);
     if (sz) {
         gr_status s = need(c, (size_t)n * sz, "array data"); /* n * sz <= remaining, checked */
         if (!s && et == GR_GGUF_BOOL) s = check_bools(c, c->pos, n, key);
@@ -271,7 +271,7 @@ static gr_status skip_elems(cursor *c, uint32_t et, uint64_t n, int depth, const
 }
 
 static gr_status skip_value(cursor *c, uint32_t type, int depth, const char *key) {
-    size_t sz = scalar_size(type);
+    size_t sz = gr_gguf_scalar_size(type);
     if (sz) {
         gr_status s = need(c, sz, "value");
         if (!s && type == GR_GGUF_BOOL) s = check_bools(c, c->pos, 1, key);
@@ -312,7 +312,7 @@ static gr_status parse_kv_value(cursor *c, gguf_kv *kv) {
         kv->elem_type = (gr_gguf_vtype)et;
         kv->n = n;
         kv->elems = c->pos;
-        if (!scalar_size(et) && n > 0) {
+        if (!gr_gguf_scalar_size(et) && n > 0) {
             /* n <= remaining / 8 was checked, so this allocation is bounded by the file size */
             kv->elem_off = malloc((size_t)n * sizeof *kv->elem_off);
             if (!kv->elem_off)
@@ -732,14 +732,14 @@ static gr_status arr_lookup(const gr_gguf *g, const char *key, uint64_t i, const
 }
 
 static const uint8_t *scalar_elem(const gr_gguf *g, const gguf_kv *kv, uint64_t i) {
-    return g->base + kv->elems + (size_t)i * scalar_size(kv->elem_type);
+    return g->base + kv->elems + (size_t)i * gr_gguf_scalar_size(kv->elem_type);
 }
 
 gr_status gr_gguf_arr_i64(const gr_gguf *g, const char *key, uint64_t i, int64_t *out) {
     const gguf_kv *kv;
     gr_status s = arr_lookup(g, key, i, &kv);
     if (s) return s;
-    if (!scalar_size(kv->elem_type)) return GR_E_FORMAT;
+    if (!gr_gguf_scalar_size(kv->elem_type)) return GR_E_FORMAT;
     return int_at(scalar_elem(g, kv, i), kv->elem_type, out) ? GR_OK : GR_E_FORMAT;
 }
 
@@ -747,7 +747,7 @@ gr_status gr_gguf_arr_f32(const gr_gguf *g, const char *key, uint64_t i, float *
     const gguf_kv *kv;
     gr_status s = arr_lookup(g, key, i, &kv);
     if (s) return s;
-    if (!scalar_size(kv->elem_type)) return GR_E_FORMAT;
+    if (!gr_gguf_scalar_size(kv->elem_type)) return GR_E_FORMAT;
     return float_at(scalar_elem(g, kv, i), kv->elem_type, out) ? GR_OK : GR_E_FORMAT;
 }
 
@@ -793,7 +793,7 @@ gr_status gr_gguf_get_per_layer_i64(const gr_gguf *g, const char *key, uint32_t 
             out[l] = v;
         return GR_OK;
     }
-    if (kv->n != n_layers || !scalar_size(kv->elem_type)) return GR_E_FORMAT;
+    if (kv->n != n_layers || !gr_gguf_scalar_size(kv->elem_type)) return GR_E_FORMAT;
     for (uint32_t l = 0; l < n_layers; l++)
         if (!int_at(scalar_elem(g, kv, l), kv->elem_type, &out[l])) return GR_E_FORMAT;
     return GR_OK;

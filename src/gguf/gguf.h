@@ -34,6 +34,9 @@ typedef enum gr_gguf_vtype {
 } gr_gguf_vtype;
 
 #define GR_GGUF_MAX_DIMS 4
+
+/* Bytes of one scalar of type t; 0 for strings, arrays and unknown types. */
+size_t gr_gguf_scalar_size(uint32_t t);
 #define GR_GGUF_DEFAULT_ALIGNMENT 32
 
 typedef struct gr_gguf_str {

@@ -44,28 +44,6 @@ static void put_le(uint8_t *p, uint64_t v, int nbytes) {
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static size_t scalar_size(gr_gguf_vtype t) {
-    switch (t) {
-    case GR_GGUF_UINT8:
-    case GR_GGUF_INT8:
-    case GR_GGUF_BOOL:
-        return 1;
-    case GR_GGUF_UINT16:
-    case GR_GGUF_INT16:
-        return 2;
-    case GR_GGUF_UINT32:
-    case GR_GGUF_INT32:
-    case GR_GGUF_FLOAT32:
-        return 4;
-    case GR_GGUF_UINT64:
-    case GR_GGUF_INT64:
-    case GR_GGUF_FLOAT64:
-        return 8;
-    default:
-        return 0;
-    }
-}
-
 /* strdup is POSIX, not C11 */
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;
@@ -131,7 +109,7 @@ nomem:
 }
 
 gr_status gr_gguf_set_scalar(gr_gguf_writer *w, const char *key, gr_gguf_vtype t, const void *v) {
-    size_t sz = scalar_size(t);
+    size_t sz = gr_gguf_scalar_size(t);
     if (!sz || !v) return GR_E_INVALID_ARG;
     uint8_t *val = malloc(sz);
     if (!val) return GR_E_NOMEM;
@@ -141,7 +119,7 @@ gr_status gr_gguf_set_scalar(gr_gguf_writer *w, const char *key, gr_gguf_vtype t
 
 static gr_status set_int(gr_gguf_writer *w, const char *key, gr_gguf_vtype t, uint64_t v) {
     uint8_t b[8];
-    put_le(b, v, (int)scalar_size(t));
+    put_le(b, v, (int)gr_gguf_scalar_size(t));
     return gr_gguf_set_scalar(w, key, t, b);
 }
 
@@ -179,7 +157,7 @@ gr_status gr_gguf_set_str(gr_gguf_writer *w, const char *key, const char *v) {
 
 gr_status gr_gguf_set_arr(gr_gguf_writer *w, const char *key, gr_gguf_vtype t, const void *data,
                           uint64_t n) {
-    size_t sz = scalar_size(t);
+    size_t sz = gr_gguf_scalar_size(t);
     if (!sz || (n && !data) || n > (SIZE_MAX - 12) / sz) return GR_E_INVALID_ARG;
     uint8_t *val = malloc(12 + (size_t)n * sz);
     if (!val) return GR_E_NOMEM;

@@ -11,11 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct sym {
-    int32_t id; /* -1: not in the vocabulary (byte fallback) */
-    int32_t prev, next;
-    uint32_t start, len;
-} sym;
+typedef gr_tok_sym sym;
 
 typedef struct pair {
     uint64_t key; /* rank << 32 | left symbol index: smallest first */
@@ -75,14 +71,7 @@ static gr_status bpe_piece(const gr_tokenizer *t, const char *p, size_t n, gr_to
         return GR_E_NOMEM;
     sym *s = sc->sym;
     pair *h = sc->heap;
-    int32_t ns = 0;
-    for (size_t i = 0; i < n;) {
-        size_t cl = gr_utf8_char_len((const unsigned char *)p + i, n - i);
-        s[ns] = (sym){gr_tok_find_char(t, p + i, cl), ns - 1, ns + 1, (uint32_t)i, (uint32_t)cl};
-        ns++;
-        i += cl;
-    }
-    s[ns - 1].next = -1;
+    int32_t ns = gr_tok_split_chars(t, p, n, s);
     size_t nh = 0;
     for (int32_t i = 0; i + 1 < ns; i++) try_pair(t, s, i, h, &nh);
     while (nh) {

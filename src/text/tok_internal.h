@@ -122,4 +122,16 @@ gr_status gr_spm_encode(const gr_tokenizer *t, const char *s, size_t n, gr_tok_s
  * byte of invalid input becomes its own symbol (and then a byte token). */
 size_t gr_utf8_char_len(const unsigned char *s, size_t n);
 
+
+/* A symbol of the merge loop shared by BPE and SPM: a run of text with its token id, linked to its
+ * neighbours. */
+typedef struct gr_tok_sym {
+    int32_t id; /* token of the symbol's text, -1 if none (byte fallback) */
+    int32_t prev, next;
+    uint32_t start, len;
+} gr_tok_sym;
+
+/* Split p[0..n) (n > 0) into one symbol per UTF-8 character; returns the symbol count. */
+int32_t gr_tok_split_chars(const gr_tokenizer *t, const char *p, size_t n, gr_tok_sym *s);
+
 #endif

@@ -546,3 +546,16 @@ size_t gr_token_piece(const gr_tokenizer *t, int32_t id, bool render_special, ch
     }
     return o;
 }
+
+int32_t gr_tok_split_chars(const gr_tokenizer *t, const char *p, size_t n, gr_tok_sym *s) {
+    int32_t ns = 0;
+    for (size_t i = 0; i < n;) {
+        size_t cl = gr_utf8_char_len((const unsigned char *)p + i, n - i);
+        s[ns] = (gr_tok_sym){gr_tok_find_char(t, p + i, cl), ns - 1, ns + 1, (uint32_t)i,
+                             (uint32_t)cl};
+        ns++;
+        i += cl;
+    }
+    s[ns - 1].next = -1;
+    return ns;
+}
