@@ -8,7 +8,7 @@ numpy's row-major order), runs the whole prompt in one forward pass in float32 (
 and compares every position with the gemrun logits file (rows of n_vocab float32).
 
 Runs on the GPU machine (torch + transformers 5.x), or on any machine that has them. Must not
-write anything but --out. MoE (26B-A4B) files are not mapped (the script stops with a message).
+write anything but --out. MoE (26B-A4B) files map onto HF's router/experts parameters.
 
 usage: hf_reference.py --gguf tiny.gguf --tokens 2,17,... [--ours ours.f32] [--out result.json]
                        [--device cuda|cpu] [--gelu-f16-table]
@@ -96,8 +96,6 @@ def make_config(kv, tensors):
     swa = [bool(x) for x in g("attention.sliding_window_pattern")]
     ff = per_layer(g("feed_forward_length"), L)
     nkv = per_layer(g("attention.head_count_kv"), L)
-    if g("expert_count", 0):
-        raise SystemExit("MoE files are not mapped by this script")
     shared = g("attention.shared_kv_layers", 0)
     first_shared = L - shared
     full_owned = [l for l in range(L) if not swa[l] and l < first_shared]
@@ -123,6 +121,9 @@ def make_config(kv, tensors):
         },
         tie_word_embeddings=True,
     )
+    if g("expert_count", 0):  # 26B-A4B: shared dense MLP + routed experts on every layer
+        args.update(enable_moe_block=True, num_experts=g("expert_count"),
+                    top_k_experts=g("expert_used_count"), moe_intermediate_size=g("expert_feed_forward_length"))
     if k_eq_v or nkv_full != nkv_swa:
         args["num_global_key_value_heads"] = nkv_full
     return Gemma4TextConfig(**args)
@@ -147,6 +148,16 @@ LAYER_MAP = {
     "proj.weight": "per_layer_projection.weight",
     "post_norm.weight": "post_per_layer_input_norm.weight",
     "layer_output_scale.weight": "layer_scalar",
+    # MoE (HF Gemma4TextRouter / Gemma4TextExperts; GGUF {d,E} / {d,2F,E} / {F,d,E} read as
+    # numpy (E,d) / (E,2F,d) / (E,d,F), which is HF's layout as is)
+    "ffn_gate_inp.weight": "router.proj.weight",
+    "ffn_gate_inp.scale": "router.scale",
+    "ffn_down_exps.scale": "router.per_expert_scale",
+    "ffn_gate_up_exps.weight": "experts.gate_up_proj",
+    "ffn_down_exps.weight": "experts.down_proj",
+    "pre_ffw_norm_2.weight": "pre_feedforward_layernorm_2.weight",
+    "post_ffw_norm_1.weight": "post_feedforward_layernorm_1.weight",
+    "post_ffw_norm_2.weight": "post_feedforward_layernorm_2.weight",
 }
 GLOBAL_MAP = {
     "token_embd.weight": "model.embed_tokens.weight",
