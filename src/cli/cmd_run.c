@@ -264,7 +264,10 @@ int cmd_run(int argc, char **argv) {
     }
     const double pp = (double)np / (t1 - t0 > 0 ? t1 - t0 : 1e-9);
     const double tg = ngen ? (double)ngen / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0;
-    if (!o.json) printf("\n");
+    if (!o.json) {
+        printf("\n");
+        fflush(stdout); /* before the stats on stderr, so a shared log keeps the order */
+    }
     fprintf(stderr, "prompt: %zu tokens, %.2f tok/s | generation: %d tokens, %.2f tok/s\n", np, pp,
             ngen, tg);
     if (o.json) {
