@@ -36,6 +36,108 @@ const char *gr_status_str(gr_status s);
 /* Library version string, e.g. "0.1.0". */
 const char *gr_version(void);
 
+/* ==== Public API: load / generate / queue / router / plan / probe ===============================
+ * Thin opaque wrappers over the internal modules (src/model, src/engine, src/layer). Link with
+ * `pkg-config --libs gemrun` (static library: -lgemrun -lpthread -lm -ldl). Strings returned as
+ * char * are malloc'ed: release them with gr_free(). Thread safety is stated per object. */
+
+void gr_free(void *p);
+
+/* ---- model: a loaded GGUF (weights mmapped). Immutable after load: share it between threads,
+ * generators and queues freely; free it only after everything using it is gone. */
+typedef struct gr_model gr_model;
+gr_status gr_model_load(const char *path, gr_model **out, char *err, size_t errlen);
+void gr_model_free(gr_model *m);
+
+/* ---- messages and generation options */
+#define GR_MSG_SYSTEM 0
+#define GR_MSG_USER 1
+#define GR_MSG_MODEL 2
+typedef struct gr_msg {
+    int role;         /* GR_MSG_* */
+    const char *text; /* UTF-8, NUL-terminated */
+} gr_msg;
+
+typedef struct gr_gen_opts {
+    int max_tokens;     /* <= 0: the generator's default (256) */
+    float temperature;  /* 0: greedy; < 0: default (1.0) */
+    int top_k;          /* 0: default (64) */
+    float top_p;        /* 0: default (0.95) */
+    unsigned long long seed; /* 0: random */
+    double timeout_s;   /* 0: none */
+} gr_gen_opts;
+
+/* finish: "stop", "length", "cancelled", "timeout", "error" */
+typedef struct gr_gen_output {
+    gr_status status;
+    const char *finish;
+    char *text; /* malloc'ed; release with gr_gen_output_clear */
+    size_t text_len;
+    int prompt_tokens, completion_tokens;
+    double ttft_ms, prompt_tok_s, gen_tok_s, total_ms;
+    char model[64];
+    char error[256];
+} gr_gen_output;
+void gr_gen_output_clear(gr_gen_output *o);
+
+/* Receives streamed UTF-8 text (never split inside a character). Return non-zero to stop. */
+typedef int (*gr_text_fn)(void *user, const char *delta, size_t len);
+
+/* ---- generator: the local engine over one model (chat template, sampling, thought stripping).
+ * One call at a time per generator (a concurrent call fails with GR_E_BUSY); use a queue to
+ * serve several threads. */
+typedef struct gr_generator gr_generator;
+typedef struct gr_generator_params {
+    const gr_model *model; /* required; not owned */
+    unsigned n_ctx;        /* 0: min(4096, trained) */
+    unsigned n_batch;      /* 0: 64 */
+    int n_threads;         /* 0: 2 */
+} gr_generator_params;
+gr_status gr_generator_new(const gr_generator_params *p, gr_generator **out, char *err,
+                           size_t errlen);
+/* Runs one chat to completion on this thread; *out is always filled (also on error). */
+gr_status gr_generator_chat(gr_generator *g, const gr_msg *msgs, size_t n, const gr_gen_opts *o,
+                            gr_text_fn fn, void *user, gr_gen_output *out);
+void gr_generator_free(gr_generator *g);
+
+/* ---- queue: a FIFO of chat jobs served one at a time by a generator on a worker thread.
+ * Every function is thread-safe except gr_job_queue_free (no concurrent calls on that queue).
+ * Jobs stay valid until released, also after the queue is freed. */
+typedef struct gr_job_queue gr_job_queue;
+typedef struct gr_job gr_job;
+/* max_pending: jobs waiting before submit says GR_E_BUSY (0: 64). */
+gr_status gr_job_queue_new(const gr_generator_params *p, size_t max_pending, gr_job_queue **out,
+                           char *err, size_t errlen);
+/* Messages are copied. fn runs on the worker thread. */
+gr_status gr_job_submit(gr_job_queue *q, const gr_msg *msgs, size_t n, const gr_gen_opts *o,
+                        gr_text_fn fn, void *user, gr_job **out, char *err, size_t errlen);
+void gr_job_cancel(gr_job *j);          /* any thread; the job completes promptly */
+void gr_job_wait(gr_job *j);
+int gr_job_done(gr_job *j);             /* non-zero once completed */
+/* The output once done (owned by the job; text valid until release), else NULL. */
+const gr_gen_output *gr_job_output(gr_job *j);
+void gr_job_release(gr_job *j);
+void gr_job_queue_free(gr_job_queue *q); /* cancels what is pending or running, then waits */
+
+/* ---- router: feature name -> "local" | "cloud" | "unavailable" with a reason, from the JSON
+ * configuration of docs/configuration.md (NULL: the defaults). Thread-safe. */
+typedef struct gr_router gr_router;
+gr_status gr_router_new(const char *json, size_t len, gr_router **out, char *err, size_t errlen);
+void gr_router_free(gr_router *r);
+/* Runtime state: local model loaded?, cloud configured / reachable? (non-zero = yes) */
+void gr_router_set_local(gr_router *r, int loaded);
+void gr_router_set_cloud_state(gr_router *r, int configured, int reachable);
+/* Returns "local", "cloud" or "unavailable"; the reason goes to reason[cap] (may be NULL). */
+const char *gr_router_decide(gr_router *r, const char *feature, char *reason, size_t cap);
+
+/* ---- plan and probe (reentrant) */
+/* The fit plan as JSON (see docs/fit-plan.md). model: a GGUF path, a registry id, or NULL for
+ * automatic selection; memory_bytes 0: probed available RAM; n_ctx 0: 4096. */
+gr_status gr_plan_json(const char *model, unsigned long long memory_bytes, unsigned n_ctx,
+                       char **json, char *err, size_t errlen);
+/* This machine's RAM, CPU and GPU as JSON (malloc'ed), or NULL. */
+char *gr_probe_json(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,9 @@ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DGR_WERROR=ON >/dev/null
 cmake --build build/release -j"$JOBS"
 ctest --test-dir build/release --output-on-failure -j1
 
+echo "== install + example program against the installed library"
+bash tests/install_example.sh build/release
+
 echo "== ASan + UBSan build + unit tests"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DGR_SANITIZE=ON -DGR_NODE_TESTS=OFF >/dev/null
 cmake --build build/asan -j"$JOBS"

@@ -15,6 +15,7 @@ static const struct {
     {"bench", cmd_bench, "measure prompt and generation speed"},
     {"synth", cmd_synth, "write a random-weight Gemma GGUF file of a given shape"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
+    {"plan", cmd_plan, "show the memory fit plan and model choice before loading"},
 };
 
 static void usage(FILE *f) {

@@ -1,86 +1,77 @@
-/* registry.h — model profiles for memory-aware selection (pattern 2) and the shape of a fit plan.
- * TYPES ONLY for now: the registry table, the GGUF-derived profile and the fit-plan computation are a
- * later session's work (issue 4), so nothing here is declared as if it existed. The intended API is
- * sketched at the end as a comment. Must not depend on the model code: the plan must be computable
- * before anything loads, from a profile or from GGUF metadata alone.
+/* registry.h — model profiles for memory-aware selection (pattern 2): the Gemma 4 and Gemma 3
+ * variants with their geometry (from the synthetic-model presets, or spelled out here where no
+ * preset exists), weight bytes per quantization computed from the tensor shapes (never typed in),
+ * capability and placement flags; and the same kind of profile read from a local GGUF's metadata
+ * and tensor table. It must not load weights or allocate model memory: plans are made before
+ * anything loads.
  *
- * Geometry fields exist because the KV cache, not the weights, decides whether a long context fits:
- * Gemma 4 mixes sliding-window layers (KV bounded by the window) with full-attention layers (KV grows
- * with the context), uses different KV-head counts and head sizes per layer type, and in E2B/E4B lets
- * the last layers reuse earlier layers' KV (no cache of their own). See ../shared/spec/gemma4.md. */
+ * "Resident" bytes are what RSS will hold while serving: every tensor except the Gemma 4 per-layer
+ * embedding table (per_layer_token_embd), which is mmapped but read one row per token, so only the
+ * pages of rows actually used become resident (counted per context token by the plan).
+ * Thread safety: every function is reentrant; profiles are plain data. */
 #ifndef GR_LAYER_REGISTRY_H
 #define GR_LAYER_REGISTRY_H
 
+#include "gemrun.h"
+#include "gguf/gguf.h"
+#include "model/config.h"
+
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-/* Weight formats a profile can list sizes for (GGUF file sizes as published / measured). */
+/* Weight formats a profile lists sizes for. */
 typedef enum gr_quant {
-    GR_QUANT_F16 = 0,
-    GR_QUANT_Q8_0,
-    GR_QUANT_Q6_K,
-    GR_QUANT_Q5_K_M,
+    GR_QUANT_Q4_0 = 0,
     GR_QUANT_Q4_K_M,
-    GR_QUANT_Q4_0,
+    GR_QUANT_Q8_0,
+    GR_QUANT_BF16,
     GR_QUANT_COUNT
 } gr_quant;
+
+const char *gr_quant_name(gr_quant q); /* "q4_0", "q4_k_m", "q8_0", "bf16" */
+/* GR_E_INVALID_ARG naming the accepted values for an unknown name. */
+gr_status gr_quant_parse(const char *name, gr_quant *out, char *err, size_t errlen);
 
 /* What a model is good for (bit flags). */
 enum {
     GR_CAP_CONVERSATIONAL = 1u << 0, /* chat, tutoring: selection picks the largest of these */
     GR_CAP_STRUCTURED = 1u << 1,     /* reliable JSON / Mermaid / SVG (with constrained decoding) */
-    GR_CAP_VISION = 1u << 2          /* image input (handwriting OCR) */
+    GR_CAP_VISION = 1u << 2          /* image input (the model has it; this runtime is text-only) */
 };
 
-/* Where a model may run (bit flags): 26B-A4B and 31B are server models for the seed. */
-enum { GR_PLACE_LOCAL = 1u << 0, GR_PLACE_CLOUD = 1u << 1 };
-
-/* KV geometry of one layer type. */
-typedef struct gr_kv_geometry {
-    int n_layers;      /* layers of this type that own a KV cache (KV-sharing layers excluded) */
-    int n_kv_heads;
-    int head_dim;      /* K and V width per head */
-    bool k_eq_v;       /* V is the K projection (31B/26B full layers): one cache tensor, not two */
-    int window;        /* sliding window in tokens; 0 = full attention (grows with the context) */
-} gr_kv_geometry;
+/* Where a model may run (bit flags). AUTO: automatic selection may pick it (the seed's E2B/E4B);
+ * other LOCAL models run only when asked for by id or file. 26B-A4B and 31B are server models. */
+enum { GR_PLACE_LOCAL = 1u << 0, GR_PLACE_CLOUD = 1u << 1, GR_PLACE_AUTO = 1u << 2 };
 
 typedef struct gr_model_profile {
-    const char *id;     /* "gemma-4-e2b-it", "gemma-4-e4b-it", "gemma-4-26b-a4b-it", "gemma-4-31b-it", ... */
-    const char *family; /* "gemma4" or "gemma3" */
-    uint64_t n_params;        /* total parameters */
-    uint64_t n_active_params; /* per token (MoE: ~4B of 26B); = n_params for dense models */
-    uint64_t weight_bytes[GR_QUANT_COUNT]; /* file size per format; 0 = not available */
-    unsigned capabilities;    /* GR_CAP_* */
-    unsigned placement;       /* GR_PLACE_* */
-    uint64_t min_memory;      /* dedicated memory below which this profile is never selected
-                                 (seed: E2B 4 GiB, E4B 8 GiB), in bytes */
-    int n_ctx_max;            /* trained context length */
-    gr_kv_geometry kv_sliding;
-    gr_kv_geometry kv_full;
-    int n_layers;             /* all layers, including KV-sharing ones */
-    int d_model, n_vocab;     /* for working buffers (logits, activations) */
+    char id[64];                             /* "gemma-4-e2b-it", ..., or the file's base name */
+    gr_gemma_config cfg;                     /* geometry: KV per layer type, widths, vocabulary */
+    uint64_t n_params;                       /* all weights (elements) */
+    uint64_t file_bytes[GR_QUANT_COUNT];     /* tensor bytes per format */
+    uint64_t resident_bytes[GR_QUANT_COUNT]; /* file_bytes minus the PLE table */
+    uint64_t ple_row_bytes[GR_QUANT_COUNT];  /* one PLE table row (0: no table) */
+    unsigned capabilities;                   /* GR_CAP_* */
+    unsigned placement;                      /* GR_PLACE_* */
+    uint64_t min_memory; /* automatic selection needs at least this much memory (bytes) */
+    bool from_file;      /* sizes come from a GGUF: only index `file_quant` is meaningful */
+    gr_quant file_quant;
 } gr_model_profile;
 
-/* A fit plan: every term in bytes, so `gemrun plan` can print the arithmetic before loading. */
-typedef struct gr_fit_plan {
-    const gr_model_profile *model; /* NULL: no local model fits (route to cloud) */
-    gr_quant quant;
-    int n_ctx;                   /* context the plan was made for (may be shrunk to fit) */
-    uint64_t weights;            /* weight_bytes[quant] or the GGUF's tensor bytes */
-    uint64_t kv_cache;           /* sliding layers: min(window, n_ctx); full layers: n_ctx */
-    uint64_t buffers;            /* activations, logits, scratch */
-    uint64_t reserve;            /* runtime overhead + host; default 1.5 GiB, configurable */
-    uint64_t total;              /* weights + kv_cache + buffers + reserve */
-    uint64_t budget;             /* dedicated memory the plan was checked against */
-    char reason[256];            /* why this model / context / nothing was chosen */
-} gr_fit_plan;
+size_t gr_registry_count(void);
+const char *gr_registry_id(size_t i); /* NULL past the end */
+/* GR_E_NOT_FOUND (message names the id and lists the known ones). */
+gr_status gr_registry_get(const char *id, gr_model_profile *out, char *err, size_t errlen);
 
-/* Intended API (not implemented yet; do not declare until it exists):
- *   const gr_model_profile *gr_registry_find(const char *id);
- *   gr_status gr_registry_profile_from_gguf(const gr_gguf *g, gr_model_profile *out, ...);
- *   gr_status gr_fit_plan_make(const gr_model_profile *const *candidates, size_t n, const gr_probe *hw,
- *                              int n_ctx, uint64_t reserve, gr_fit_plan *out, char *err, size_t errlen);
- * Selection: the largest GR_CAP_CONVERSATIONAL, GR_PLACE_LOCAL profile with total <= budget and
- * budget >= min_memory; otherwise shrink n_ctx; otherwise model = NULL. */
+/* Tensor bytes of a geometry in one format (every tensor, and without the PLE table), and the
+ * bytes of one PLE row (0 without one). k_eq_v: full layers have no attn_v (31B, 26B-A4B). */
+gr_status gr_registry_config_bytes(const gr_gemma_config *c, bool k_eq_v, gr_quant q,
+                                   uint64_t *file, uint64_t *resident, uint64_t *ple_row);
+
+/* Profile of a local GGUF: geometry from its metadata, sizes from its tensor table (all of them
+ * stored under index file_quant, which is the closest named format, or Q4_0 when none matches).
+ * Capabilities: conversational; placement: LOCAL. */
+gr_status gr_registry_from_gguf(const gr_gguf *g, const char *id, gr_model_profile *out, char *err,
+                                size_t errlen);
 
 #endif
