@@ -21,6 +21,12 @@ cmake --build build/asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j1
 
+echo "== TSan build + the concurrent tests (pool, queue stress, local engine cancel)"
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DGR_TSAN=ON -DGR_NODE_TESTS=OFF >/dev/null
+cmake --build build/tsan -j"$JOBS" --target gemrun test_threadpool test_queue test_engine_local
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build/tsan --output-on-failure -j1 -R '^test_(threadpool|queue|engine_local)$'
+
 echo "== fuzz targets (${FUZZ_SECONDS}s each)"
 CC=clang cmake -S . -B build/fuzz -DGR_FUZZ=ON -DGR_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build/fuzz -j"$JOBS"
