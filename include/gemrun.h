@@ -138,6 +138,20 @@ gr_status gr_plan_json(const char *model, unsigned long long memory_bytes, unsig
 /* This machine's RAM, CPU and GPU as JSON (malloc'ed), or NULL. */
 char *gr_probe_json(void);
 
+/* ---- runtime speed check (docs/api.md): is the local engine far below its expected decode speed
+ * (memory spill, wrong device)? Expected tok/s = memory read bandwidth (measured with n_threads,
+ * ~0.1 s) / bytes read per decoded token (weights except the PLE table, plus KV at n_ctx). */
+gr_status gr_expected_decode_tok_s(const gr_model *m, unsigned n_ctx, int n_threads, double *tok_s,
+                                   double *bandwidth, char *err, size_t errlen);
+/* Judge finished generations of the local generator. *verdict: 0 = fewer than n_tokens (0: 16)
+ * decoded tokens in outs, 1 = at least threshold (0: 0.25) of expected_tok_s (a previous degraded
+ * mark on the router is cleared), -1 = slower: the router's local engine is marked degraded with
+ * the reason (also copied to reason[cap]), so features route to their fallback or unavailable.
+ * r may be NULL (judge only). GR_E_INVALID_ARG for bad numbers. */
+gr_status gr_router_check_speed(gr_router *r, const gr_gen_output *outs, size_t n,
+                                double expected_tok_s, int n_tokens, double threshold,
+                                int *verdict, char *reason, size_t cap, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

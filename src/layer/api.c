@@ -9,6 +9,7 @@
 #include "layer/probe.h"
 #include "layer/queue.h"
 #include "layer/router.h"
+#include "layer/runtime_check.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -286,4 +287,35 @@ char *gr_probe_json(void) {
     gr_probe p;
     if (gr_probe_run(&p, NULL, NULL, 0) != GR_OK) return NULL;
     return gr_probe_to_json(&p);
+}
+
+/* ---- runtime speed check ------------------------------------------------------------------------
+ */
+
+gr_status gr_expected_decode_tok_s(const gr_model *m, unsigned n_ctx, int n_threads, double *tok_s,
+                                   double *bandwidth, char *err, size_t errlen) {
+    return gr_rtcheck_expected_tok_s(m, n_ctx, n_threads, 0, tok_s, bandwidth, err, errlen);
+}
+
+gr_status gr_router_check_speed(gr_router *r, const gr_gen_output *outs, size_t n,
+                                double expected_tok_s, int n_tokens, double threshold,
+                                int *verdict, char *reason, size_t cap, char *err, size_t errlen) {
+    if (!verdict || (n && !outs))
+        return gr_err(GR_E_INVALID_ARG, err, errlen, "verdict or outs: NULL");
+    *verdict = 0;
+    if (reason && cap) reason[0] = '\0';
+    gr_rtcheck_opts o = {.expected_tok_s = expected_tok_s, .n_tokens = n_tokens,
+                         .threshold = threshold};
+    gr_runtime_check c;
+    gr_status s = gr_rtcheck_init(&c, &o, NULL, err, errlen);
+    if (s) return s;
+    for (size_t i = 0; i < n; i++)
+        if (outs[i].completion_tokens > 1 && outs[i].gen_tok_s > 0)
+            gr_rtcheck_feed(&c, outs[i].completion_tokens - 1,
+                            (outs[i].completion_tokens - 1) / outs[i].gen_tok_s);
+    if (c.state == GR_RTCHECK_PENDING) return GR_OK;
+    *verdict = c.state == GR_RTCHECK_OK ? 1 : -1;
+    if (reason && cap) snprintf(reason, cap, "%s", c.reason);
+    if (r) gr_router_set_local_degraded(r, *verdict < 0, c.reason);
+    return GR_OK;
 }

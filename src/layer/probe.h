@@ -79,4 +79,11 @@ gr_status gr_probe_set_browser(gr_probe *p, const char *json, size_t len, char *
 /* The probe as a JSON object (for `gemrun plan`, /health). Returns a malloc'ed string or NULL. */
 char *gr_probe_to_json(const gr_probe *p);
 
+/* Memory read bandwidth (bytes/s): n_threads (>= 1) sum a `bytes` buffer (0: 256 MiB; at least
+ * 1 MiB), best of 3 passes after one warm-up pass. About 50-150 ms for 256 MiB. GR_E_INVALID_ARG
+ * for bad arguments, GR_E_NOMEM when the buffer cannot be allocated. The runtime check
+ * (runtime_check.h) divides bytes read per decoded token by this. */
+gr_status gr_probe_mem_bandwidth(int n_threads, size_t bytes, double *bytes_per_s, char *err,
+                                 size_t errlen);
+
 #endif
