@@ -18,17 +18,6 @@ typedef struct pair {
     int32_t lid, rid, res;
 } pair;
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (*cap >= need) return true;
-    size_t nc = *cap ? *cap : 256;
-    while (nc < need) nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np) return false;
-    *p = np;
-    *cap = nc;
-    return true;
-}
-
 static void heap_push(pair *h, size_t *n, pair e) {
     size_t i = (*n)++;
     while (i > 0) {
@@ -66,8 +55,8 @@ static void try_pair(const gr_tokenizer *t, const sym *s, int32_t l, pair *h, si
 /* BPE over one piece p[0..n) (already escaped). */
 static gr_status bpe_piece(const gr_tokenizer *t, const char *p, size_t n, gr_tok_scratch *sc,
                            gr_tok_out *o) {
-    if (!grow(&sc->sym, &sc->sym_cap, n, sizeof(sym)) ||
-        !grow(&sc->heap, &sc->heap_cap, 3 * n + 4, sizeof(pair)))
+    if (!gr_tok_grow(&sc->sym, &sc->sym_cap, n, sizeof(sym)) ||
+        !gr_tok_grow(&sc->heap, &sc->heap_cap, 3 * n + 4, sizeof(pair)))
         return GR_E_NOMEM;
     sym *s = sc->sym;
     pair *h = sc->heap;
@@ -176,7 +165,7 @@ const char *gr_tok_escape_spaces(const char *s, size_t n, gr_tok_scratch *sc, si
         *out_n = n;
         return s;
     }
-    if (!grow((void **)&sc->buf, &sc->buf_cap, n + 2 * spaces, 1)) return NULL;
+    if (!gr_tok_grow((void **)&sc->buf, &sc->buf_cap, n + 2 * spaces, 1)) return NULL;
     char *d = sc->buf;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == ' ') {

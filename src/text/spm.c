@@ -21,17 +21,6 @@ static bool before(const bigram *a, const bigram *b) {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (*cap >= need) return true;
-    size_t nc = *cap ? *cap : 256;
-    while (nc < need) nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np) return false;
-    *p = np;
-    *cap = nc;
-    return true;
-}
-
 static void push(bigram *h, size_t *n, bigram e) {
     size_t i = (*n)++;
     while (i > 0 && before(&e, &h[(i - 1) / 2])) {
@@ -70,8 +59,8 @@ static void try_bigram(const gr_tokenizer *t, const char *p, const sym *s, int32
 
 static gr_status spm_run(const gr_tokenizer *t, const char *p, size_t n, gr_tok_scratch *sc,
                          gr_tok_out *o) {
-    if (!grow(&sc->sym, &sc->sym_cap, n, sizeof(sym)) ||
-        !grow(&sc->heap, &sc->heap_cap, 3 * n + 4, sizeof(bigram)))
+    if (!gr_tok_grow(&sc->sym, &sc->sym_cap, n, sizeof(sym)) ||
+        !gr_tok_grow(&sc->heap, &sc->heap_cap, 3 * n + 4, sizeof(bigram)))
         return GR_E_NOMEM;
     sym *s = sc->sym;
     bigram *h = sc->heap;

@@ -134,4 +134,7 @@ typedef struct gr_tok_sym {
 /* Split p[0..n) (n > 0) into one symbol per UTF-8 character; returns the symbol count. */
 int32_t gr_tok_split_chars(const gr_tokenizer *t, const char *p, size_t n, gr_tok_sym *s);
 
+/* Make *p hold at least need elements of elem bytes (doubling from 256); false on no memory. */
+bool gr_tok_grow(void **p, size_t *cap, size_t need, size_t elem);
+
 #endif

@@ -559,3 +559,14 @@ int32_t gr_tok_split_chars(const gr_tokenizer *t, const char *p, size_t n, gr_to
     s[ns - 1].next = -1;
     return ns;
 }
+
+bool gr_tok_grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (*cap >= need) return true;
+    size_t nc = *cap ? *cap : 256;
+    while (nc < need) nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np) return false;
+    *p = np;
+    *cap = nc;
+    return true;
+}
