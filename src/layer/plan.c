@@ -4,6 +4,7 @@
 #include "layer/plan.h"
 
 #include "core/error.h"
+#include "model/model.h"
 #include "tensor/types.h"
 
 #include <stdio.h>
@@ -42,33 +43,19 @@ static uint64_t max3(uint64_t a, uint64_t b, uint64_t c) {
     return m > c ? m : c;
 }
 
-/* Floats and bytes of the context scratch for n_batch tokens (alloc_scratch in forward.c). */
+/* What gr_context_new allocates besides the KV cache (the model's own buffer list), with the
+ * quantized input rows estimated at Q8_0 size, plus the GELU table and the tokenizer's tables. */
 uint64_t gr_plan_buffer_bytes(const gr_gemma_config *c, uint32_t n_ctx, uint32_t n_batch,
                               int n_threads) {
-    const uint64_t B = n_batch < n_ctx ? n_batch : n_ctx, d = c->n_embd;
-    uint64_t nkv = 0, ff = 0;
-    for (uint32_t l = 0; l < c->n_layer; l++) {
-        nkv = c->n_head_kv[l] > nkv ? c->n_head_kv[l] : nkv;
-        ff = c->n_ff[l] > ff ? c->n_ff[l] : ff;
-    }
+    uint64_t widest = c->n_embd;
+    for (uint32_t l = 0; l < c->n_layer; l++) widest = c->n_ff[l] > widest ? c->n_ff[l] : widest;
     const uint64_t hd = c->head_dim > c->head_dim_swa ? c->head_dim : c->head_dim_swa;
-    const uint64_t q = c->n_head * hd, kv = nkv * hd, P = c->n_embd_per_layer;
-    const uint64_t lp = (uint64_t)c->n_layer * P;
-    /* quantized activation rows: Q8-sized rows of the widest matmul input, 64-byte aligned */
-    const uint64_t widest = max3(max3(d, ff, q), lp, c->n_ff_exp);
+    widest = max3(widest, (uint64_t)c->n_head * hd, (uint64_t)c->n_layer * c->n_embd_per_layer);
+    widest = widest > c->n_ff_exp ? widest : c->n_ff_exp;
     const uint64_t qa =
         (gr_row_size(GR_TYPE_Q8_0, (int64_t)((widest + 31) / 32 * 32)) + 63) & ~63ull;
-    uint64_t floats = B * (4 * d + 2 * q + 2 * kv + 2 * ff) + (uint64_t)n_threads * (n_ctx + hd) +
-                      B * (c->n_rot_swa + c->n_rot) + 4 + c->n_vocab;
-    uint64_t bytes = 4 * B * qa;
-    if (lp) floats += 2 * B * lp + B * P;
-    if (c->n_expert) {
-        const uint64_t E = c->n_expert, K = c->n_expert_used, F = c->n_ff_exp;
-        floats += B * E + 2 * B * K + B * K * (2 * F + d) + 2 * E;
-        bytes += 2 * B * K * qa + 3 * B * K * 4;
-    }
-    /* + the model's GELU table (256 KiB) and the tokenizer's tables (~48 bytes a token) */
-    return floats * 4 + bytes + 65536 * 4 + (uint64_t)c->n_vocab * 48;
+    return gr_context_scratch_bytes(c, n_ctx, n_batch, n_threads, (size_t)qa) + 65536 * 4 +
+           (uint64_t)c->n_vocab * 48;
 }
 
 void gr_plan_estimate(const gr_model_profile *p, const gr_plan_opts *o, uint32_t n_ctx,

@@ -722,9 +722,9 @@ static size_t max_qrow(const gr_context *c) {
     return (best + 63) & ~(size_t)63;
 }
 
-static gr_status alloc_scratch(gr_context *c, char *err, size_t errlen) {
+/* Buffer dimensions that follow from the config (qa_stride: bytes of one quantized input row). */
+static void scratch_dims(gr_context *c, size_t qa_stride) {
     const gr_gemma_config *g = c->cfg;
-    const size_t B = c->n_batch, d = g->n_embd;
     size_t nkv_max = 0, ff = 0;
     for (uint32_t l = 0; l < g->n_layer; l++) {
         nkv_max = g->n_head_kv[l] > nkv_max ? g->n_head_kv[l] : nkv_max;
@@ -735,10 +735,22 @@ static gr_status alloc_scratch(gr_context *c, char *err, size_t errlen) {
     c->kv_dim = nkv_max * c->hd_max;
     c->ff_max = ff;
     c->lp = (size_t)g->n_layer * g->n_embd_per_layer;
-    c->qa_stride = max_qrow(c);
+    c->qa_stride = qa_stride;
     c->max_jobs = 2 * (int)g->n_expert + 8;
+    c->moe_in_stride = c->moe_act_stride = qa_stride;
+}
+
+/* The one list of scratch buffers. With count == NULL it allocates them into c; otherwise it only
+ * adds up their bytes, which is how the fit plan learns what gr_context_new will allocate. */
+static bool scratch_walk(gr_context *c, uint64_t *count) {
+    const gr_gemma_config *g = c->cfg;
+    const size_t B = c->n_batch, d = g->n_embd, ff = c->ff_max;
     bool ok = true;
-#define A(ptr, n, T) ok = ok && ((ptr) = zalloc(c, (n), sizeof(T))) != NULL
+#define A(ptr, n, T)                                                                               \
+    do {                                                                                           \
+        if (count) *count += (uint64_t)(n) * sizeof(T);                                            \
+        else ok = ok && ((ptr) = zalloc(c, (n), sizeof(T))) != NULL;                               \
+    } while (0)
     A(c->x, B * d, float);
     A(c->xn, B * d, float);
     A(c->ao, B * d, float);
@@ -765,8 +777,6 @@ static gr_status alloc_scratch(gr_context *c, char *err, size_t errlen) {
     }
     if (g->n_expert) {
         const size_t E = g->n_expert, K = g->n_expert_used, F = g->n_ff_exp;
-        c->moe_in_stride = c->qa_stride;
-        c->moe_act_stride = c->qa_stride;
         A(c->router, B * E, float);
         A(c->sel, B * K, int32_t);
         A(c->selw, B * K, float);
@@ -780,8 +790,23 @@ static gr_status alloc_scratch(gr_context *c, char *err, size_t errlen) {
         A(c->moe_out, B * K * d, float);
     }
 #undef A
-    if (!ok) return gr_err(GR_E_NOMEM, err, errlen, "context scratch: out of memory");
+    return ok;
+}
+
+static gr_status alloc_scratch(gr_context *c, char *err, size_t errlen) {
+    scratch_dims(c, max_qrow(c));
+    if (!scratch_walk(c, NULL)) return gr_err(GR_E_NOMEM, err, errlen, "context scratch: out of memory");
     return GR_OK;
+}
+
+uint64_t gr_context_scratch_bytes(const gr_gemma_config *g, uint32_t n_ctx, uint32_t n_batch,
+                                  int n_threads, size_t qa_stride) {
+    gr_context c = {.cfg = g, .nth = n_threads, .n_ctx = n_ctx};
+    c.n_batch = n_batch < n_ctx ? n_batch : n_ctx;
+    scratch_dims(&c, qa_stride);
+    uint64_t total = 0;
+    scratch_walk(&c, &total);
+    return total;
 }
 
 gr_status gr_context_new(const gr_model *m, const gr_context_params *p, gr_context **out,

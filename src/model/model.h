@@ -53,6 +53,10 @@ gr_status gr_context_eval(gr_context *c, const int32_t *tokens, uint32_t n, cons
 const float *gr_context_logits(const gr_context *c, int32_t i);
 uint32_t gr_context_n_past(const gr_context *c);
 uint32_t gr_context_n_ctx(const gr_context *c);
+/* Bytes of scratch gr_context_new allocates besides the KV cache, for a config and parameters;
+ * qa_stride = bytes of the widest quantized input row. The fit plan uses this (same buffer list). */
+uint64_t gr_context_scratch_bytes(const gr_gemma_config *g, uint32_t n_ctx, uint32_t n_batch,
+                                  int n_threads, size_t qa_stride);
 /* Forget tokens from position n_past on (n_past >= current: no-op). Sliding-window layers keep a
  * ring buffer, so going back further than the ring still holds for the window is impossible; the
  * context is then reset to n_past 0 (callers check gr_context_n_past afterwards). */
