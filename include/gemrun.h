@@ -27,6 +27,14 @@ typedef enum gr_status {
     GR_E_BUSY,          /* queue full / engine busy */
     GR_E_NOT_FOUND,     /* key, tensor, model or file missing */
     GR_E_INTERNAL,      /* a bug: an invariant did not hold */
+    GR_E_NETWORK,       /* connection failed, reset or cut off (cloud engine, pull) */
+    GR_E_AUTH,          /* the endpoint refused the credentials (HTTP 401/403) */
+    GR_E_RATE_LIMITED,  /* the endpoint said slow down (HTTP 429) and retries ran out */
+    GR_E_UPSTREAM,      /* the endpoint failed (5xx) or answered something we cannot parse */
+    GR_E_INVALID_OUTPUT,/* structured output failed validation after repair and fallback */
+    GR_E_INTEGRITY,     /* downloaded bytes do not match their checksum */
+    GR_E_UNAVAILABLE,   /* no engine can serve this (route unavailable, offline and not cached) */
+    GR_E_ABORTED,       /* the engine was abandoned by a force reset while running this task */
     GR_STATUS_COUNT
 } gr_status;
 

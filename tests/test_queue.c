@@ -399,7 +399,7 @@ static void test_force_reset_hung_engine(void **state) {
     assert_int_equal(gr_queue_force_reset(q, err, sizeof err), GR_OK);
     const gr_result *rh = gr_task_result(h); /* completed by force_reset itself */
     assert_non_null(rh);
-    assert_int_equal(rh->status, GR_E_INTERNAL);
+    assert_int_equal(rh->status, GR_E_ABORTED);
     assert_int_equal(rh->finish, GR_FINISH_ERROR);
     assert_non_null(strstr(rh->error, "force_reset"));
     gr_task_wait(p1);
@@ -422,7 +422,7 @@ static void test_force_reset_hung_engine(void **state) {
     }
     assert_int_equal(st.abandoned_live, 0);
     assert_int_equal(hc.calls, 0);
-    assert_int_equal(gr_task_result(h)->status, GR_E_INTERNAL); /* unchanged */
+    assert_int_equal(gr_task_result(h)->status, GR_E_ABORTED); /* unchanged */
     /* idle reset also works */
     assert_int_equal(gr_queue_force_reset(q, err, sizeof err), GR_OK);
     gr_task *n = submit(q, "after", 2, 0, NULL);
@@ -447,7 +447,7 @@ static void test_factory_failure(void **state) {
     char err[200];
     assert_int_equal(gr_queue_force_reset(q, err, sizeof err), GR_E_IO);
     assert_non_null(strstr(err, "fake factory failure"));
-    assert_int_equal(gr_task_result(a)->status, GR_E_INTERNAL);
+    assert_int_equal(gr_task_result(a)->status, GR_E_ABORTED);
     const gr_result *rb = gr_task_result(b); /* pending tasks fail: nothing can serve them */
     assert_non_null(rb);
     assert_int_equal(rb->status, GR_E_IO);
@@ -656,13 +656,13 @@ static void stress_round(double rate, uint64_t seed, bool check_mix) {
         bool cancel_all_hit = atomic_load(&t->epoch_done) > t->epoch_submit;
         if (cs == GR_TASK_PENDING) assert_int_equal(r->status, GR_E_CANCELLED);
         if (r->status == GR_E_CANCELLED) assert_true(cs == GR_TASK_PENDING || cs == GR_TASK_RUNNING || cancel_all_hit);
-        if (r->status == GR_E_INTERNAL) assert_true(t->hang); /* only the force_reset victim */
+        if (r->status == GR_E_ABORTED) assert_true(t->hang); /* only the force_reset victim */
         if (r->status == GR_OK) assert_int_not_equal(cs, GR_TASK_PENDING);
-        assert_true(r->status == GR_OK || r->status == GR_E_CANCELLED || r->status == GR_E_INTERNAL);
+        assert_true(r->status == GR_OK || r->status == GR_E_CANCELLED || r->status == GR_E_ABORTED);
         by[r->status]++;
     }
     assert_int_equal(atomic_load(&sh.resets_done), 1);
-    assert_int_equal(by[GR_E_INTERNAL], 1);
+    assert_int_equal(by[GR_E_ABORTED], 1);
     assert_int_equal(atomic_load(&sh.fifo_violations), 0);
     gr_queue_status st;
     for (int i = 0; i < 2000; i++) { /* the abandoned engine returns once the gate opened */
@@ -676,10 +676,10 @@ static void stress_round(double rate, uint64_t seed, bool check_mix) {
     assert_int_equal(st.submitted, (uint64_t)n);
     assert_int_equal(st.served, (uint64_t)by[GR_OK]);
     assert_int_equal(st.cancelled, (uint64_t)by[GR_E_CANCELLED]);
-    assert_int_equal(st.failed, (uint64_t)by[GR_E_INTERNAL]);
+    assert_int_equal(st.failed, (uint64_t)by[GR_E_ABORTED]);
     assert_int_equal(st.served + st.cancelled + st.timed_out + st.failed, st.submitted);
     print_message("stress (rate %.0f): %d tasks, %d ok, %d cancelled, %d reset victim, %d cancel_alls, %.2f s\n",
-                  rate, n, by[GR_OK], by[GR_E_CANCELLED], by[GR_E_INTERNAL], atomic_load(&sh.cancel_alls),
+                  rate, n, by[GR_OK], by[GR_E_CANCELLED], by[GR_E_ABORTED], atomic_load(&sh.cancel_alls),
                   gr_now() - t0);
     if (check_mix) assert_true(by[GR_OK] > 100 && by[GR_E_CANCELLED] > 50); /* the mix really happened */
     for (int i = 0; i < n; i++) gr_task_release(sh.tasks[i].t);

@@ -18,6 +18,14 @@ const char *gr_status_str(gr_status s) {
         [GR_E_BUSY] = "busy",
         [GR_E_NOT_FOUND] = "not found",
         [GR_E_INTERNAL] = "internal error",
+        [GR_E_NETWORK] = "network error",
+        [GR_E_AUTH] = "authentication failed",
+        [GR_E_RATE_LIMITED] = "rate limited",
+        [GR_E_UPSTREAM] = "upstream error",
+        [GR_E_INVALID_OUTPUT] = "invalid output",
+        [GR_E_INTEGRITY] = "integrity check failed",
+        [GR_E_UNAVAILABLE] = "unavailable",
+        [GR_E_ABORTED] = "aborted",
     };
     if ((unsigned)s >= GR_STATUS_COUNT || !names[s]) return "unknown status";
     return names[s];

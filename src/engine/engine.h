@@ -69,6 +69,9 @@ typedef struct gr_request {
     gr_output_constraint output;
     double deadline;             /* absolute, gr_now() seconds; 0 = none */
     const char *feature;         /* optional router feature name, for logs/metrics; may be NULL */
+    const char *const *stop;     /* stop sequences: generation ends before the first match; the match
+                                    is not part of the text (finish STOP). May be NULL. */
+    size_t n_stop;
 } gr_request;
 
 /* Receives text deltas. Return 0 to continue, non-zero to stop generation. */

@@ -365,38 +365,40 @@ void gr_queue_free(gr_queue *q) {
     queue_unref(q);
 }
 
-/* Copy the request into one allocation owned by the task. */
+/* Copy a string into the arena cursor (NULL stays NULL). */
+static const char *arena_str(char **p, const char *s) {
+    if (!s) return NULL;
+    size_t l = strlen(s) + 1;
+    memcpy(*p, s, l);
+    const char *r = *p;
+    *p += l;
+    return r;
+}
+
+/* Copy the request into one allocation owned by the task: the message and stop-pointer arrays
+ * first (pointer-aligned), then every string. */
 static gr_status copy_request(gr_task *t, const gr_request *req) {
-    size_t n = req->n_messages * sizeof(gr_message);
+    size_t n = req->n_messages * sizeof(gr_message) + req->n_stop * sizeof(char *);
     for (size_t i = 0; i < req->n_messages; i++)
         n += strlen(req->messages[i].text ? req->messages[i].text : "") + 1;
+    for (size_t i = 0; i < req->n_stop; i++) n += strlen(req->stop[i] ? req->stop[i] : "") + 1;
     if (req->output.schema) n += strlen(req->output.schema) + 1;
     if (req->feature) n += strlen(req->feature) + 1;
     t->arena = malloc(n ? n : 1);
     if (!t->arena) return GR_E_NOMEM;
     t->req = *req;
     gr_message *msgs = (gr_message *)(void *)t->arena;
-    char *p = t->arena + req->n_messages * sizeof(gr_message);
+    const char **stops = (const char **)(void *)(t->arena + req->n_messages * sizeof(gr_message));
+    char *p = (char *)(stops + req->n_stop);
     for (size_t i = 0; i < req->n_messages; i++) {
-        const char *s = req->messages[i].text ? req->messages[i].text : "";
-        size_t l = strlen(s) + 1;
-        memcpy(p, s, l);
         msgs[i].role = req->messages[i].role;
-        msgs[i].text = p;
-        p += l;
+        msgs[i].text = arena_str(&p, req->messages[i].text ? req->messages[i].text : "");
     }
+    for (size_t i = 0; i < req->n_stop; i++) stops[i] = arena_str(&p, req->stop[i] ? req->stop[i] : "");
     t->req.messages = req->n_messages ? msgs : NULL;
-    if (req->output.schema) {
-        size_t l = strlen(req->output.schema) + 1;
-        memcpy(p, req->output.schema, l);
-        t->req.output.schema = p;
-        p += l;
-    }
-    if (req->feature) {
-        size_t l = strlen(req->feature) + 1;
-        memcpy(p, req->feature, l);
-        t->req.feature = p;
-    }
+    t->req.stop = req->n_stop ? stops : NULL;
+    t->req.output.schema = arena_str(&p, req->output.schema);
+    t->req.feature = arena_str(&p, req->feature);
     return GR_OK;
 }
 
@@ -508,7 +510,7 @@ gr_status gr_queue_force_reset(gr_queue *q, char *err, size_t errlen) {
         if (old->task) { /* its generate() may never return: complete the task now */
             gr_cancel_set(&old->task->cancel);
             q->failed++;
-            claim(&c, old->task, GR_E_INTERNAL);
+            claim(&c, old->task, GR_E_ABORTED);
         }
         pthread_detach(old->th);
         q->w = NULL;

@@ -8,8 +8,8 @@
  *   GR_E_CANCELLED   gr_task_cancel / gr_queue_cancel_all / gr_queue_free, or the sink asked to stop
  *                    (a running task may still end GR_OK if it finished before it saw the flag)
  *   GR_E_TIMEOUT     the request's deadline passed, while pending (never started) or while running
- *   GR_E_INTERNAL    gr_queue_force_reset abandoned the engine while it ran this task, or no engine
- *                    could be created (result.error says which)
+ *   GR_E_ABORTED     gr_queue_force_reset abandoned the engine while it ran this task
+ *   GR_E_INTERNAL    no engine could be created (result.error says why)
  *   other            whatever the engine returned
  * On completion the on_done callback runs (once), then waiters wake. After on_done the sink is never
  * called again for that task, even if an abandoned engine keeps producing text.
@@ -82,7 +82,7 @@ gr_task_state gr_task_cancel(gr_task *t);
  * tasks affected (pending dropped + 1 if one was running). */
 size_t gr_queue_cancel_all(gr_queue *q);
 /* Recover from an engine whose generate() does not return: the running task (if any) completes now
- * with GR_E_INTERNAL, its engine and thread are abandoned (they clean up if generate ever returns), and
+ * with GR_E_ABORTED, its engine and thread are abandoned (they clean up if generate ever returns), and
  * a fresh engine from the factory serves the pending tasks in order. Also works when idle. If the
  * factory fails, pending tasks complete with its error and submits fail until a reset succeeds. */
 gr_status gr_queue_force_reset(gr_queue *q, char *err, size_t errlen);
