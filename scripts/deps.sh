@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
-PKGS="build-essential cmake clang libclang-rt-14-dev libcmocka-dev pkg-config"
+PKGS="build-essential cmake clang libclang-rt-14-dev libcmocka-dev pkg-config libcurl4-openssl-dev libmicrohttpd-dev chromium curl"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 command -v node >/dev/null 2>&1 || missing="$missing nodejs npm"
