@@ -209,8 +209,11 @@ static gr_status parse_config(const char *json, size_t len, feature_cfg *out, ch
         } else if (!strcmp(name, "comment")) {
             const char *s;
             st = want_string(val, "comment", &s, err, errlen);
+        } else if (!strcmp(name, "cloud") || !strcmp(name, "local") || !strcmp(name, "server")) {
+            /* sections of the same file that other modules parse and check (engine_cloud, serve) */
         } else {
-            st = gr_err(GR_E_FORMAT, err, errlen, "%s: unknown key (expected version, features, comment)", name);
+            st = gr_err(GR_E_FORMAT, err, errlen,
+                        "%s: unknown key (expected version, features, comment, cloud, local, server)", name);
         }
     }
     gr_json_free(doc);
