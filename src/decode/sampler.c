@@ -166,10 +166,32 @@ static void softmax_into(const cand *c, int32_t n, float t, float *probs) {
     for (int32_t i = 0; i < n; i++) probs[i] = (float)(probs[i] / sum);
 }
 
-int32_t gr_sampler_sample(gr_sampler *s, const float *logits) {
+/* Candidates: every token, or only those whose mask bit is set. Returns their count. */
+static int32_t gather(gr_sampler *s, const float *logits, const uint32_t *mask) {
     const int32_t V = s->n_vocab;
     cand *c = s->cands;
-    for (int32_t i = 0; i < V; i++) c[i] = (cand){penalized(s, i, logits[i]), i};
+    if (!mask) {
+        for (int32_t i = 0; i < V; i++) c[i] = (cand){penalized(s, i, logits[i]), i};
+        return V;
+    }
+    int32_t n = 0;
+    for (int32_t w = 0; w < (V + 31) / 32; w++) {
+        for (uint32_t bits = mask[w]; bits; bits &= bits - 1) {
+            int32_t i = w * 32 + __builtin_ctz(bits);
+            if (i < V) c[n++] = (cand){penalized(s, i, logits[i]), i};
+        }
+    }
+    return n;
+}
+
+int32_t gr_sampler_sample(gr_sampler *s, const float *logits) {
+    return gr_sampler_sample_masked(s, logits, NULL);
+}
+
+int32_t gr_sampler_sample_masked(gr_sampler *s, const float *logits, const uint32_t *mask) {
+    cand *c = s->cands;
+    const int32_t V = gather(s, logits, mask);
+    if (V == 0) return -1;
     if (s->p.temp <= 0) {
         int32_t best = 0;
         for (int32_t i = 1; i < V; i++)

@@ -31,6 +31,11 @@ gr_status gr_sampler_new(const gr_sampler_params *p, int32_t n_vocab, gr_sampler
 void gr_sampler_free(gr_sampler *s);
 /* Pick a token from n_vocab logits (not modified). */
 int32_t gr_sampler_sample(gr_sampler *s, const float *logits);
+/* The same over the allowed tokens only: mask holds (n_vocab + 31) / 32 words, bit i%32 of word i/32
+ * set = token i allowed (grammar constraints, src/grammar). Disallowed tokens are never candidates, so
+ * the filters and the draw see exactly the allowed set. NULL = all allowed. Returns -1 when the mask
+ * allows nothing. */
+int32_t gr_sampler_sample_masked(gr_sampler *s, const float *logits, const uint32_t *mask);
 /* Record a token (prompt or generated) for the penalties. */
 void gr_sampler_accept(gr_sampler *s, int32_t token);
 /* Forget accepted tokens and restart the random stream from the seed. */

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "decode/sampler.h"
+#include "grammar/gram_tok.h"
 #include "text/chat.h"
 #include "text/tokenizer.h"
 
@@ -16,6 +17,15 @@
 #define DEFAULT_THREADS 2
 #define DEFAULT_MAX_TOKENS 256
 #define MAX_STOP 8
+#define GRAMMAR_CACHE 8   /* compiled grammars kept per engine, keyed by kind + schema text */
+#define MAX_STOP_SEQS 16  /* request stop sequences */
+#define MAX_STOP_LEN 256
+
+typedef struct cached_grammar {
+    gr_output_kind kind;
+    char *schema; /* NULL for GR_OUTPUT_JSON */
+    gr_grammar *g;
+} cached_grammar;
 
 typedef struct local_engine {
     gr_engine base;
@@ -35,6 +45,13 @@ typedef struct local_engine {
     char model_id[64];
     atomic_int busy;
     int last_prompt, last_reused;
+    /* grammar constraints: per-vocabulary data built on the first constrained request */
+    gr_gvocab *gvocab;
+    double gvocab_ms;
+    uint32_t *mask;
+    cached_grammar grammars[GRAMMAR_CACHE];
+    unsigned next_grammar;
+    double last_grammar_ms;
 } local_engine;
 
 /* Growable output text. */
@@ -112,6 +129,12 @@ static void local_destroy(gr_engine *base) {
     local_engine *e = (local_engine *)base;
     if (!e) return;
     gr_context_free(e->ctx);
+    for (int i = 0; i < GRAMMAR_CACHE; i++) {
+        free(e->grammars[i].schema);
+        gr_grammar_free(e->grammars[i].g);
+    }
+    gr_gvocab_free(e->gvocab);
+    free(e->mask);
     if (e->tok) gr_tokenizer_free(e->tok);
     gr_model_free(e->owned);
     free(e->cached);
@@ -157,12 +180,91 @@ int gr_local_engine_last_reused(const gr_engine *e) {
     return ((const local_engine *)e)->last_reused;
 }
 
+double gr_local_engine_grammar_setup_ms(const gr_engine *e) {
+    return ((const local_engine *)e)->gvocab_ms;
+}
+
+double gr_local_engine_last_grammar_ms(const gr_engine *e) {
+    return ((const local_engine *)e)->last_grammar_ms;
+}
+
+/* ---- grammar constraints ------------------------------------------------------------------------
+ */
+
+static bool constrained(const gr_request *req) {
+    return req->output.kind == GR_OUTPUT_JSON || req->output.kind == GR_OUTPUT_JSON_SCHEMA;
+}
+
+/* The per-vocabulary data, built once per engine (its time is reported separately). */
+static gr_status ensure_gvocab(local_engine *e, char *err, size_t errlen) {
+    if (e->gvocab) return GR_OK;
+    double t0 = gr_now();
+    gr_status s = gr_gvocab_from_tokenizer(e->tok, &e->gvocab, err, errlen);
+    if (s) return s;
+    e->mask = malloc(gr_gvocab_mask_words(e->gvocab) * sizeof *e->mask);
+    if (!e->mask) {
+        gr_gvocab_free(e->gvocab);
+        e->gvocab = NULL;
+        return gr_err(GR_E_NOMEM, err, errlen, "out of memory");
+    }
+    e->gvocab_ms = (gr_now() - t0) * 1e3;
+    return GR_OK;
+}
+
+/* Compiled grammar for the request's constraint, from the cache or compiled now. Compile errors are
+ * request errors (GR_E_UNSUPPORTED / GR_E_INVALID_ARG): never a fall back to free generation. */
+static gr_status get_grammar(local_engine *e, const gr_request *req, const gr_grammar **out, char *err,
+                             size_t errlen) {
+    const char *schema = req->output.kind == GR_OUTPUT_JSON_SCHEMA ? req->output.schema : NULL;
+    if (req->output.kind == GR_OUTPUT_JSON_SCHEMA && !schema)
+        return gr_err(GR_E_INVALID_ARG, err, errlen, "output schema: kind json_schema without a schema");
+    for (int i = 0; i < GRAMMAR_CACHE; i++) {
+        cached_grammar *c = &e->grammars[i];
+        if (c->g && c->kind == req->output.kind && (!schema ? !c->schema : c->schema && !strcmp(c->schema, schema))) {
+            *out = c->g;
+            return GR_OK;
+        }
+    }
+    gr_grammar *g = NULL;
+    char msg[200] = "";
+    gr_status s = schema ? gr_grammar_from_schema(schema, strlen(schema), NULL, &g, msg, sizeof msg)
+                         : gr_grammar_json(NULL, &g, msg, sizeof msg);
+    if (s == GR_E_FORMAT) s = GR_E_INVALID_ARG;
+    if (s) return gr_err(s, err, errlen, "output schema: %s", msg);
+    char *key = schema ? strdup(schema) : NULL;
+    if (schema && !key) {
+        gr_grammar_free(g);
+        return gr_err(GR_E_NOMEM, err, errlen, "out of memory");
+    }
+    cached_grammar *c = &e->grammars[e->next_grammar++ % GRAMMAR_CACHE];
+    free(c->schema);
+    gr_grammar_free(c->g);
+    *c = (cached_grammar){req->output.kind, key, g};
+    *out = g;
+    return GR_OK;
+}
+
+static gr_status check_stops(const gr_request *req, char *err, size_t errlen) {
+    if (req->n_stop && !req->stop) return gr_err(GR_E_INVALID_ARG, err, errlen, "n_stop > 0 but stop is NULL");
+    if (req->n_stop > MAX_STOP_SEQS)
+        return gr_err(GR_E_INVALID_ARG, err, errlen, "at most %d stop sequences", MAX_STOP_SEQS);
+    for (size_t i = 0; i < req->n_stop; i++) {
+        size_t n = req->stop[i] ? strlen(req->stop[i]) : 0;
+        if (n == 0 || n > MAX_STOP_LEN)
+            return gr_err(GR_E_INVALID_ARG, err, errlen, "stop sequence %zu: length must be 1..%d", i,
+                          MAX_STOP_LEN);
+    }
+    return GR_OK;
+}
+
 /* ---- prompt
  * --------------------------------------------------------------------------------------- */
 
 /* Renders the conversation and tokenizes it into a malloc'ed array. */
 static gr_status build_prompt(local_engine *e, const gr_request *req, int32_t **ids, size_t *n,
                               char *err, size_t errlen) {
+    /* Under a grammar the output must be the document itself: no thought channel is asked for. */
+    const bool thinking = e->thinking && !constrained(req);
     if (!req->messages || !req->n_messages)
         return gr_err(GR_E_INVALID_ARG, err, errlen, "request has no messages");
     gr_chat_msg *msgs = calloc(req->n_messages, sizeof *msgs);
@@ -171,7 +273,7 @@ static gr_status build_prompt(local_engine *e, const gr_request *req, int32_t **
         const char *t = req->messages[i].text ? req->messages[i].text : "";
         msgs[i] = (gr_chat_msg){req->messages[i].role, t, strlen(t)};
     }
-    gr_chat_opts o = {.thinking = e->thinking, .add_generation_prompt = true};
+    gr_chat_opts o = {.thinking = thinking, .add_generation_prompt = true};
     char *text = NULL;
     size_t len = 0;
     gr_status s = gr_chat_render(e->fmt, msgs, req->n_messages, &o, &text, &len, err, errlen);
@@ -242,13 +344,62 @@ typedef struct stream {
     void *user;
     text_buf text;
     bool sink_stopped;
+    /* stop sequences: answer text that may be the start of one is held back until it is decided */
+    const char *const *stop;
+    size_t n_stop;
+    char held[2 * MAX_STOP_LEN + 3 * 256 + 64];
+    size_t n_held;
+    bool stop_hit;
 } stream;
 
-static void emit(stream *st, const char *s, size_t n) {
+static void deliver(stream *st, const char *s, size_t n) {
     /* after the sink said stop nothing more is produced, so deltas and text stay equal */
     if (!n || st->sink_stopped) return;
     text_add(&st->text, s, n);
     if (st->sink && st->sink(st->user, s, n)) st->sink_stopped = true;
+}
+
+/* Length of the longest suffix of h[0..n) that is a proper prefix of a stop sequence. */
+static size_t stop_tail(const stream *st, const char *h, size_t n) {
+    size_t best = 0;
+    for (size_t i = 0; i < st->n_stop; i++) {
+        size_t len = strlen(st->stop[i]);
+        for (size_t k = len - 1 < n ? len - 1 : n; k > best; k--)
+            if (!memcmp(h + n - k, st->stop[i], k)) {
+                best = k;
+                break;
+            }
+    }
+    return best;
+}
+
+static void emit(stream *st, const char *s, size_t n) {
+    if (!st->n_stop) {
+        deliver(st, s, n);
+        return;
+    }
+    while (n && !st->stop_hit) {
+        size_t take = sizeof st->held - st->n_held;
+        if (take > n) take = n;
+        memcpy(st->held + st->n_held, s, take);
+        st->n_held += take, s += take, n -= take;
+        size_t cut = st->n_held;
+        for (size_t i = 0; i < st->n_stop; i++) {
+            const char *m = memmem(st->held, st->n_held, st->stop[i], strlen(st->stop[i]));
+            if (m && (size_t)(m - st->held) < cut) cut = (size_t)(m - st->held), st->stop_hit = true;
+        }
+        size_t keep = st->stop_hit ? 0 : stop_tail(st, st->held, st->n_held);
+        if (!st->stop_hit) cut = st->n_held - keep;
+        deliver(st, st->held, cut);
+        memmove(st->held, st->held + st->n_held - keep, keep);
+        st->n_held = keep;
+    }
+}
+
+/* End of output: held text that did not become a stop sequence is part of the answer. */
+static void emit_flush(stream *st) {
+    if (!st->stop_hit) deliver(st, st->held, st->n_held);
+    st->n_held = 0;
 }
 
 /* Bytes -> complete UTF-8 -> thought filter -> sink. */
@@ -259,6 +410,7 @@ static void stream_feed(stream *st, const char *bytes, size_t n, bool flush) {
     size_t na = 0, nt = 0;
     if (!st->strip) {
         emit(st, utf, u);
+        if (flush) emit_flush(st);
         return;
     }
     gr_thought_filter_feed(&st->tf, utf, u, ans, &na, NULL, &nt);
@@ -267,6 +419,7 @@ static void stream_feed(stream *st, const char *bytes, size_t n, bool flush) {
         na = 0;
         gr_thought_filter_flush(&st->tf, ans, &na, NULL, &nt);
         emit(st, ans, na);
+        emit_flush(st);
     }
 }
 
@@ -304,16 +457,34 @@ typedef struct gen_state {
     bool hit_length;
 } gen_state;
 
+/* Samples the next token: under a grammar only the tokens its mask allows (time accounted). */
+static int32_t next_token(local_engine *e, gr_gmatch *gm, gr_sampler *smp, const float *logits) {
+    if (!gm) return gr_sampler_sample(smp, logits);
+    double t0 = gr_now();
+    int32_t n = gr_gmatch_mask(gm, e->gvocab, e->mask);
+    e->last_grammar_ms += (gr_now() - t0) * 1e3;
+    return n > 0 ? gr_sampler_sample_masked(smp, logits, e->mask) : -1;
+}
+
 static gr_status decode(local_engine *e, const gr_request *req, const gr_cancel *cancel,
-                        gr_sampler *smp, stream *st, gen_state *g, char *err, size_t errlen) {
+                        gr_sampler *smp, gr_gmatch *gm, stream *st, gen_state *g, char *err,
+                        size_t errlen) {
     const uint32_t V = gr_model_config(e->model)->n_vocab;
     char piece[256];
     for (;;) {
         const float *logits = gr_context_logits(e->ctx, -1);
         if (!logits) return gr_err(GR_E_INTERNAL, err, errlen, "no logits after evaluation");
-        int32_t id = gr_sampler_sample(smp, logits);
+        int32_t id = next_token(e, gm, smp, logits);
+        if (id < 0 && gm)
+            return gr_err(GR_E_INTERNAL, err, errlen, "grammar: no token can continue the output");
         if (id < 0 || (uint32_t)id >= V) return gr_err(GR_E_INTERNAL, err, errlen, "bad token");
         if (is_stop(e, id)) return GR_OK;
+        if (gm) {
+            double t0 = gr_now();
+            bool ok = gr_gmatch_accept(gm, e->gvocab, id);
+            e->last_grammar_ms += (gr_now() - t0) * 1e3;
+            if (!ok) return gr_err(GR_E_INTERNAL, err, errlen, "grammar: sampled token %d rejected", id);
+        }
         double now = gr_now();
         if (!g->produced) g->t_first = now;
         g->t_last = now; /* produced tokens only: gen_tok_s counts the evals between them */
@@ -321,6 +492,7 @@ static gr_status decode(local_engine *e, const gr_request *req, const gr_cancel 
         g->produced++;
         stream_feed(st, piece, token_text(e, id, piece, sizeof piece), false);
         if (st->sink_stopped) return gr_err(GR_E_CANCELLED, err, errlen, "stopped by the sink");
+        if (st->stop_hit || (gm && gr_gmatch_done(gm))) return GR_OK; /* stop sequence / document complete */
         if (g->produced >= g->max_tokens || e->n_cached >= e->n_ctx) {
             g->hit_length = true;
             return GR_OK;
@@ -357,6 +529,8 @@ static gr_status run_request(local_engine *e, const gr_request *req, gr_sink_fn 
     int32_t *ids = NULL;
     size_t n = 0;
     gr_sampler *smp = NULL;
+    gr_gmatch *gm = NULL;
+    const gr_grammar *gram = NULL;
     gr_status s = gr_engine_check(cancel, req);
     if (s)
         return gr_err(s, err, errlen,
@@ -364,7 +538,15 @@ static gr_status run_request(local_engine *e, const gr_request *req, gr_sink_fn 
                                         : "cancelled before start");
     if (req->max_tokens < 0 || (req->deadline != req->deadline))
         return gr_err(GR_E_INVALID_ARG, err, errlen, "request: bad max_tokens or deadline");
-    s = build_prompt(e, req, &ids, &n, err, errlen);
+    s = check_stops(req, err, errlen);
+    e->last_grammar_ms = 0;
+    if (!s && constrained(req)) {
+        s = ensure_gvocab(e, err, errlen);
+        if (!s) s = get_grammar(e, req, &gram, err, errlen);
+        if (!s) s = gr_gmatch_new(gram, &gm, err, errlen);
+        if (s) goto done;
+    }
+    if (!s) s = build_prompt(e, req, &ids, &n, err, errlen);
     if (!s && n + 1 > e->n_ctx)
         s = gr_err(GR_E_CONTEXT_FULL, err, errlen,
                    "prompt has %zu tokens but the context holds %u (room is needed for at least "
@@ -383,8 +565,10 @@ static gr_status run_request(local_engine *e, const gr_request *req, gr_sink_fn 
     for (size_t i = 0; i < n; i++)
         gr_sampler_accept(smp, ids[i]);
     st->sink = sink, st->user = user;
-    s = decode(e, req, cancel, smp, st, g, err, errlen);
+    if (!gm) st->stop = req->stop, st->n_stop = req->n_stop; /* stop sequences: free text only */
+    s = decode(e, req, cancel, smp, gm, st, g, err, errlen);
 done:
+    gr_gmatch_free(gm);
     free(ids);
     gr_sampler_free(smp);
     return s;
@@ -410,7 +594,9 @@ static gr_status local_generate(gr_engine *base, const gr_request *req, gr_sink_
     }
     gen_state g = {.t_start = gr_now()};
     g.max_tokens = req->max_tokens > 0 ? req->max_tokens : e->default_max;
-    stream st = {.strip = e->fmt == GR_CHAT_GEMMA4};
+    /* the thought filter is off under a grammar: no channel can appear, and a JSON string that
+     * happens to contain a channel marker must not be cut */
+    stream st = {.strip = e->fmt == GR_CHAT_GEMMA4 && !constrained(req)};
     gr_thought_filter_init(&st.tf);
     int evaluated = 0;
     /* Without a token, a local one carries the request deadline into gr_context_eval's

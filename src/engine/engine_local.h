@@ -2,8 +2,14 @@
  * with the model's own format, tokenizes, prefills in n_batch chunks (checking cancellation between
  * chunks and, inside gr_context_eval, between layers), samples, and streams UTF-8-safe text with
  * the Gemma 4 thought channel stripped. One gr_context is kept for the engine's life; a prompt
- * sharing a prefix with the previous request's tokens reuses that part of the KV cache. It must not
- * know about queues, routers or transports.
+ * sharing a prefix with the previous request's tokens reuses that part of the KV cache.
+ * Output constraints: GR_OUTPUT_JSON and GR_OUTPUT_JSON_SCHEMA are enforced while decoding by the
+ * grammar engine (src/grammar): only tokens that keep the output a valid prefix are sampled, the
+ * request finishes (STOP) as soon as the document is complete, no thought channel is requested, and
+ * a schema the grammar cannot enforce fails the request (GR_E_UNSUPPORTED / GR_E_INVALID_ARG) rather
+ * than generating unconstrained. Compiled grammars are cached by schema text. Mermaid / SVG are not
+ * constrained here (the layer validates them). Stop sequences (req->stop) apply to unconstrained
+ * kinds. It must not know about queues, routers or transports.
  *
  * Thread safety: like every engine, one generate() at a time per instance (a second concurrent call
  * fails with GR_E_BUSY); the cancel token may be set from any thread. Several engines may share one
@@ -34,5 +40,10 @@ gr_status gr_local_engine_new(const gr_local_config *cfg, gr_engine **out, char 
 int gr_local_engine_last_prompt_tokens(const gr_engine *e);
 /* Prompt tokens of the last request whose KV entries were reused from the previous request. */
 int gr_local_engine_last_reused(const gr_engine *e);
+/* Grammar constraints (GR_OUTPUT_JSON / GR_OUTPUT_JSON_SCHEMA, src/grammar): milliseconds spent once
+ * building the per-vocabulary token data (0 until the first constrained request), and the time the
+ * last request spent computing masks and advancing the matcher. */
+double gr_local_engine_grammar_setup_ms(const gr_engine *e);
+double gr_local_engine_last_grammar_ms(const gr_engine *e);
 
 #endif
