@@ -26,8 +26,13 @@ typedef struct fake_engine {
     char *script;
     char *hang_marker;
     char *fail_marker;
+    gr_fake_step *steps; /* copies; texts owned */
+    size_t n_steps;
     atomic_int busy;
     atomic_long calls;
+    pthread_mutex_t last_mu; /* guards the recorded last request (read from other threads) */
+    char *last;
+    gr_output_kind last_kind;
 } fake_engine;
 
 static const char *const WORDS[16] = {"alpha ", "beta ",  "gamma ", "delta ", "eps ",   "zeta ",
@@ -143,18 +148,19 @@ static bool append(gen_state *g, const char *s, size_t n) {
     return true;
 }
 
-static gr_status decode_loop(fake_engine *fe, const gr_request *req, gr_sink_fn sink, void *user,
-                             gr_cancel *cancel, uint64_t hash, gen_state *g, int *n_out, bool *hit_len,
-                             double *t_first) {
+static gr_status decode_loop(fake_engine *fe, const gr_fake_step *step, const gr_request *req,
+                             gr_sink_fn sink, void *user, gr_cancel *cancel, uint64_t hash, gen_state *g,
+                             int *n_out, bool *hit_len, double *t_first) {
     int max = req->max_tokens > 0 ? req->max_tokens : fe->cfg.default_max_tokens;
-    const char *script = fe->script;
+    const char *script = step && step->text ? step->text : fe->script;
+    double rate = step && step->tokens_per_s > 0 ? step->tokens_per_s : fe->cfg.tokens_per_s;
     size_t spos = 0;
     double t0 = gr_now();
     for (int i = 0; i < max; i++) {
         if (fe->cfg.stop_after > 0 && i >= fe->cfg.stop_after) return GR_OK;
         if (script && !script[spos]) return GR_OK;
-        if (fe->cfg.tokens_per_s > 0) {
-            gr_status s = wait_until(t0 + (i + 1) / fe->cfg.tokens_per_s, cancel, req);
+        if (rate > 0) {
+            gr_status s = wait_until(t0 + (i + 1) / rate, cancel, req);
             if (s != GR_OK) return s;
         }
         const char *tok;
@@ -178,8 +184,8 @@ static gr_status decode_loop(fake_engine *fe, const gr_request *req, gr_sink_fn 
     return GR_OK;
 }
 
-static gr_status fake_run(fake_engine *fe, const gr_request *req, gr_sink_fn sink, void *user,
-                          gr_cancel *cancel, gr_result *out) {
+static gr_status fake_run(fake_engine *fe, const gr_fake_step *step, const gr_request *req,
+                          gr_sink_fn sink, void *user, gr_cancel *cancel, gr_result *out) {
     double t_start = gr_now();
     uint64_t hash;
     int n_prompt = count_prompt_tokens(req, &hash);
@@ -189,6 +195,9 @@ static gr_status fake_run(fake_engine *fe, const gr_request *req, gr_sink_fn sin
         gr_err(GR_E_INTERNAL, out->error, sizeof out->error, "fake engine: failure requested by the prompt");
         return GR_E_INTERNAL;
     }
+    if (step && step->fail != GR_OK)
+        return gr_err(step->fail, out->error, sizeof out->error, "fake engine: scripted failure (%s)",
+                      gr_status_str(step->fail));
     gr_status s = gr_engine_check(cancel, req);
     if (s == GR_OK && fe->cfg.prompt_tokens_per_s > 0)
         s = wait_until(t_start + n_prompt / fe->cfg.prompt_tokens_per_s, cancel, req);
@@ -197,7 +206,8 @@ static gr_status fake_run(fake_engine *fe, const gr_request *req, gr_sink_fn sin
     int n_gen = 0;
     bool hit_len = false;
     double t_first = 0;
-    if (s == GR_OK) s = decode_loop(fe, req, sink, user, cancel, hash, &g, &n_gen, &hit_len, &t_first);
+    if (s == GR_OK)
+        s = decode_loop(fe, step, req, sink, user, cancel, hash, &g, &n_gen, &hit_len, &t_first);
     double t_end = gr_now();
     out->text = g.buf;
     out->text_len = g.len;
@@ -213,13 +223,40 @@ static gr_status fake_run(fake_engine *fe, const gr_request *req, gr_sink_fn sin
     return s;
 }
 
+/* "[role]\ntext\n" per message; NULL when out of memory (the record is then simply absent). */
+static char *transcript_of(const gr_request *req) {
+    static const char *const ROLE[] = {"[system]\n", "[user]\n", "[model]\n"};
+    gen_state g = {0};
+    if (!append(&g, "", 0)) return NULL;
+    for (size_t i = 0; i < req->n_messages; i++) {
+        unsigned r = (unsigned)req->messages[i].role;
+        const char *role = r < 3 ? ROLE[r] : "[?]\n";
+        const char *t = req->messages[i].text ? req->messages[i].text : "";
+        if (!append(&g, role, strlen(role)) || !append(&g, t, strlen(t)) || !append(&g, "\n", 1)) {
+            free(g.buf);
+            return NULL;
+        }
+    }
+    return g.buf;
+}
+
+static void record_request(fake_engine *fe, const gr_request *req) {
+    char *t = transcript_of(req);
+    pthread_mutex_lock(&fe->last_mu);
+    free(fe->last);
+    fe->last = t;
+    fe->last_kind = req->output.kind;
+    pthread_mutex_unlock(&fe->last_mu);
+}
+
 static gr_status fake_generate(gr_engine *e, const gr_request *req, gr_sink_fn sink, void *user,
                                gr_cancel *cancel, gr_result *out) {
     fake_engine *fe = (fake_engine *)e;
     memset(out, 0, sizeof *out);
     snprintf(out->engine, sizeof out->engine, "%s", fe->name);
     snprintf(out->model, sizeof out->model, "%s", fe->model);
-    atomic_fetch_add(&fe->calls, 1);
+    long call = atomic_fetch_add(&fe->calls, 1);
+    const gr_fake_step *step = call >= 0 && (size_t)call < fe->n_steps ? &fe->steps[call] : NULL;
     if (!req || (req->n_messages && !req->messages)) {
         out->finish = GR_FINISH_ERROR;
         out->status = gr_err(GR_E_INVALID_ARG, out->error, sizeof out->error, "fake engine: NULL request");
@@ -233,7 +270,8 @@ static gr_status fake_generate(gr_engine *e, const gr_request *req, gr_sink_fn s
                              "fake engine: previous invocation is still ongoing");
         return out->status;
     }
-    gr_status s = fake_run(fe, req, sink, user, cancel, out);
+    record_request(fe, req);
+    gr_status s = fake_run(fe, step, req, sink, user, cancel, out);
     out->status = s;
     atomic_store(&fe->busy, 0);
     return s;
@@ -247,6 +285,10 @@ static void fake_destroy(gr_engine *e) {
     free(fe->script);
     free(fe->hang_marker);
     free(fe->fail_marker);
+    for (size_t i = 0; i < fe->n_steps; i++) free((char *)fe->steps[i].text);
+    free(fe->steps);
+    free(fe->last);
+    pthread_mutex_destroy(&fe->last_mu);
     free(fe);
 }
 
@@ -262,6 +304,20 @@ static bool dup_opt(const char *s, char **out) {
     return true;
 }
 
+static bool copy_steps(fake_engine *fe, const gr_fake_step *steps, size_t n) {
+    if (!n) return true;
+    fe->steps = calloc(n, sizeof *fe->steps);
+    if (!fe->steps) return false;
+    fe->n_steps = n; /* set first so destroy frees the texts copied so far */
+    for (size_t i = 0; i < n; i++) {
+        char *t;
+        if (!dup_opt(steps[i].text, &t)) return false;
+        fe->steps[i] = steps[i];
+        fe->steps[i].text = t;
+    }
+    return true;
+}
+
 gr_status gr_fake_engine_new(const gr_fake_config *cfg, gr_engine **out, char *err, size_t errlen) {
     if (!out) return gr_err(GR_E_INVALID_ARG, err, errlen, "fake engine: NULL out");
     *out = NULL;
@@ -270,13 +326,16 @@ gr_status gr_fake_engine_new(const gr_fake_config *cfg, gr_engine **out, char *e
     if (c.tokens_per_s != c.tokens_per_s || c.prompt_tokens_per_s != c.prompt_tokens_per_s)
         return gr_err(GR_E_INVALID_ARG, err, errlen, "fake engine: rate is NaN");
     if (c.default_max_tokens <= 0) c.default_max_tokens = 64;
+    if (c.n_steps && !c.steps)
+        return gr_err(GR_E_INVALID_ARG, err, errlen, "fake engine: n_steps without steps");
     fake_engine *fe = calloc(1, sizeof *fe);
     if (!fe) return gr_err(GR_E_NOMEM, err, errlen, "out of memory");
     fe->base.ops = &FAKE_OPS;
+    pthread_mutex_init(&fe->last_mu, NULL);
     snprintf(fe->name, sizeof fe->name, "%s", c.name ? c.name : "fake");
     snprintf(fe->model, sizeof fe->model, "%s", c.model_id ? c.model_id : "fake-1");
     if (!dup_opt(c.script, &fe->script) || !dup_opt(c.hang_marker, &fe->hang_marker) ||
-        !dup_opt(c.fail_marker, &fe->fail_marker)) {
+        !dup_opt(c.fail_marker, &fe->fail_marker) || !copy_steps(fe, c.steps, c.n_steps)) {
         fake_destroy(&fe->base);
         return gr_err(GR_E_NOMEM, err, errlen, "out of memory");
     }
@@ -285,6 +344,7 @@ gr_status gr_fake_engine_new(const gr_fake_config *cfg, gr_engine **out, char *e
     c.script = fe->script;
     c.hang_marker = fe->hang_marker;
     c.fail_marker = fe->fail_marker;
+    c.steps = fe->steps;
     fe->cfg = c;
     *out = &fe->base;
     return GR_OK;
@@ -292,4 +352,17 @@ gr_status gr_fake_engine_new(const gr_fake_config *cfg, gr_engine **out, char *e
 
 long gr_fake_engine_calls(const gr_engine *e) {
     return e && e->ops == &FAKE_OPS ? atomic_load(&((fake_engine *)e)->calls) : -1;
+}
+
+gr_status gr_fake_engine_last_request(const gr_engine *e, char **transcript, gr_output_kind *kind) {
+    if (!transcript || !e || e->ops != &FAKE_OPS) return GR_E_INVALID_ARG;
+    fake_engine *fe = (fake_engine *)e;
+    *transcript = NULL;
+    pthread_mutex_lock(&fe->last_mu);
+    if (fe->last) dup_opt(fe->last, transcript);
+    if (kind) *kind = fe->last_kind;
+    bool had = fe->last != NULL;
+    pthread_mutex_unlock(&fe->last_mu);
+    if (!had) return GR_E_NOT_FOUND;
+    return *transcript ? GR_OK : GR_E_NOMEM;
 }

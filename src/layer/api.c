@@ -1,6 +1,8 @@
 /* api.c — the public wrappers declared in include/gemrun.h (generator, job queue, router decision,
  * plan and probe as JSON) over the internal modules. Only translation between public and internal
- * types lives here: it must not add behaviour the internal modules do not have. */
+ * types lives here: it must not add behaviour the internal modules do not have. Every engine it
+ * creates is wrapped in the structured-output pipeline (layer/structured.h), which passes free-text
+ * requests straight through. */
 #include "gemrun.h"
 
 #include "core/error.h"
@@ -10,11 +12,17 @@
 #include "layer/queue.h"
 #include "layer/router.h"
 #include "layer/runtime_check.h"
+#include "layer/structured.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(GR_OUT_TEXT == GR_OUTPUT_TEXT && GR_OUT_JSON == GR_OUTPUT_JSON &&
+                   GR_OUT_JSON_SCHEMA == GR_OUTPUT_JSON_SCHEMA && GR_OUT_MERMAID == GR_OUTPUT_MERMAID &&
+                   GR_OUT_SVG == GR_OUTPUT_SVG,
+               "public output kinds mirror gr_output_kind");
 
 void gr_free(void *p) {
     free(p);
@@ -44,6 +52,13 @@ static gr_status to_request(const gr_msg *msgs, size_t n, const gr_gen_opts *o, 
     req->sampling = (gr_sampling){
         .temperature = o->temperature, .top_k = o->top_k, .top_p = o->top_p, .seed = o->seed};
     if (o->timeout_s > 0) req->deadline = gr_now() + o->timeout_s;
+    if (o->output < GR_OUT_TEXT || o->output > GR_OUT_SVG)
+        return gr_err(GR_E_INVALID_ARG, err, errlen, "opts.output: %d is not a GR_OUT_* kind",
+                      o->output);
+    if (o->output == GR_OUT_JSON_SCHEMA && (!o->schema || !*o->schema))
+        return gr_err(GR_E_INVALID_ARG, err, errlen, "opts.schema: required with GR_OUT_JSON_SCHEMA");
+    req->output = (gr_output_constraint){(gr_output_kind)o->output,
+                                         o->output == GR_OUT_JSON_SCHEMA ? o->schema : NULL};
     return GR_OK;
 }
 
@@ -64,6 +79,7 @@ static void to_output(const gr_result *r, bool take_text, gr_gen_output *out) {
     out->total_ms = r->timings.total_ms;
     snprintf(out->model, sizeof out->model, "%s", r->model);
     snprintf(out->error, sizeof out->error, "%s", r->error);
+    snprintf(out->engine, sizeof out->engine, "%s", r->engine);
 }
 
 static gr_status engine_from(const gr_generator_params *p, gr_engine **out, char *err,
@@ -71,7 +87,12 @@ static gr_status engine_from(const gr_generator_params *p, gr_engine **out, char
     if (!p || !p->model) return gr_err(GR_E_INVALID_ARG, err, errlen, "params.model: required");
     gr_local_config c = {
         .model = p->model, .n_ctx = p->n_ctx, .n_batch = p->n_batch, .n_threads = p->n_threads};
-    return gr_local_engine_new(&c, out, err, errlen);
+    gr_engine *local = NULL;
+    gr_status s = gr_local_engine_new(&c, &local, err, errlen);
+    if (s) return s;
+    s = gr_structured_engine_new(local, NULL, NULL, out, err, errlen);
+    if (s) gr_engine_destroy(local);
+    return s;
 }
 
 /* ---- generator ----------------------------------------------------------------------------------
@@ -122,6 +143,24 @@ void gr_generator_free(gr_generator *g) {
     if (!g) return;
     gr_engine_destroy(g->e);
     free(g);
+}
+
+char *gr_generator_last_report(gr_generator *g) {
+    gr_structured_report *r = g ? malloc(sizeof *r) : NULL;
+    bool have = r && gr_structured_last_report(g->e, r) == GR_OK;
+    char *json = have ? gr_structured_report_json(r) : NULL;
+    free(r);
+    return json;
+}
+
+gr_status gr_output_validate(int output, const char *schema, const char *text, size_t len,
+                             char **out, char *err, size_t errlen) {
+    if (!out) return gr_err(GR_E_INVALID_ARG, err, errlen, "out: NULL");
+    *out = NULL;
+    if (output < GR_OUT_TEXT || output > GR_OUT_SVG)
+        return gr_err(GR_E_INVALID_ARG, err, errlen, "output: %d is not a GR_OUT_* kind", output);
+    gr_output_constraint oc = {(gr_output_kind)output, schema};
+    return gr_structured_check(&oc, text, len, out, NULL, NULL, err, errlen);
 }
 
 /* ---- job queue ----------------------------------------------------------------------------------
