@@ -2,6 +2,8 @@
  * stderr; optional JSON summary and a raw f32 dump of the logits of every evaluated position
  * (the reference harness compares those with llama.cpp). Must not contain model math. */
 #include "cli/commands.h"
+#include "cli/run_cloud.h"
+#include "cli/run_structured.h"
 
 #include "core/cancel.h"
 #include "decode/sampler.h"
@@ -16,6 +18,9 @@
 
 typedef struct run_opts {
     const char *model, *prompt, *tokens, *dump;
+    const char *schema, *output; /* structured output (run_structured.c) */
+    const char *engine;          /* "local" (default) or "cloud" (run_cloud.c) */
+    cli_cloud cloud;
     int n_predict, threads;
     uint32_t ctx, batch;
     bool json, no_bos, ignore_eos;
@@ -36,7 +41,15 @@ static void usage(FILE *f) {
             "  --json               print one JSON object at the end\n"
             "  --dump-logits PATH   write f32 logits of every evaluated position\n"
             "  --no-bos             do not prepend BOS to -p text (--tokens ids are used as given)\n"
-            "  --ignore-eos         do not stop at end-of-generation tokens\n");
+            "  --ignore-eos         do not stop at end-of-generation tokens\n"
+            "  --engine local|cloud run on the local model (default) or a cloud endpoint (docs/cloud.md)\n"
+            "  --cloud-protocol gemini|openai  --cloud-url URL  --cloud-model M  --cloud-config FILE\n"
+            "                       (or $GEMRUN_CLOUD_PROTOCOL/_URL/_MODEL, $GEMRUN_CONFIG; key from\n"
+            "                       $GEMINI_API_KEY / $OPENAI_API_KEY)\n"
+            "  --schema FILE        answer with JSON valid against this JSON Schema (chat template,\n"
+            "                       constrained decoding, validated; docs/structured.md)\n"
+            "  --output KIND        json | mermaid | svg | text: validated structured answer; only a\n"
+            "                       valid answer is printed, else exit 3 with the error on stderr\n");
 }
 
 static bool num(const char *s, double lo, double hi, double *out) {
@@ -70,6 +83,13 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v, i++;
         else if (!strcmp(a, "--tokens")) o->tokens = v, i++;
         else if (!strcmp(a, "--dump-logits")) o->dump = v, i++;
+        else if (!strcmp(a, "--schema")) o->schema = v, i++;
+        else if (!strcmp(a, "--output")) o->output = v, i++;
+        else if (!strcmp(a, "--engine")) o->engine = v, i++;
+        else if (!strcmp(a, "--cloud-protocol")) o->cloud.protocol = v, i++;
+        else if (!strcmp(a, "--cloud-url")) o->cloud.url = v, i++;
+        else if (!strcmp(a, "--cloud-model")) o->cloud.model = v, i++;
+        else if (!strcmp(a, "--cloud-config")) o->cloud.config = v, i++;
         else if (!strcmp(a, "-n")) { if (!NUM(0, 1e7)) return 1; o->n_predict = (int)d; }
         else if (!strcmp(a, "--temp")) { if (!NUM(-1e9, 1e9)) return 1; o->sp.temp = (float)d; }
         else if (!strcmp(a, "--top-k")) { if (!NUM(0, 1e9)) return 1; o->sp.top_k = (int32_t)d; }
@@ -88,6 +108,15 @@ static int parse(int argc, char **argv, run_opts *o) {
             return 1;
         }
 #undef NUM
+    }
+    if (o->engine && strcmp(o->engine, "local") && strcmp(o->engine, "cloud")) {
+        fprintf(stderr, "gemrun run: --engine: expected local or cloud\n");
+        return 1;
+    }
+    if (o->engine && !strcmp(o->engine, "cloud")) {
+        if (o->prompt && !o->tokens && !o->dump) return 0;
+        fprintf(stderr, "gemrun run: --engine cloud needs -p TEXT (no --tokens, no --dump-logits)\n");
+        return 1;
     }
     if (!o->model || (!o->prompt == !o->tokens)) {
         fprintf(stderr, "gemrun run: need -m FILE and exactly one of -p TEXT / --tokens IDS\n");
@@ -156,11 +185,42 @@ static bool dump_logits(FILE *f, const gr_context *c, int32_t i, uint32_t V) {
     return l && fwrite(l, sizeof(float), V, f) == V;
 }
 
+/* --schema / --output: the chat goes through the structured-output pipeline instead. */
+static int run_structured(const run_opts *o) {
+    if (!o->prompt || o->dump) {
+        fprintf(stderr, "gemrun run: --schema/--output need -p TEXT and no --dump-logits\n");
+        return 2;
+    }
+    cli_structured c = {.output = o->output, .schema_path = o->schema, .prompt = o->prompt,
+                        .model_path = o->model, .n_ctx = o->ctx, .n_threads = o->threads,
+                        .max_tokens = o->n_predict, .repairs = -1, .json = o->json};
+    c.sampling = (gr_sampling){.temperature = o->sp.temp > 0 ? o->sp.temp : 0, .top_k = o->sp.top_k,
+                               .top_p = o->sp.top_p, .min_p = o->sp.min_p,
+                               .repeat_penalty = o->sp.repeat_penalty, .seed = o->sp.seed};
+    return cli_run_structured(&c);
+}
+
+/* --engine cloud: the prompt goes to the cloud endpoint (streamed), or through the structured
+ * pipeline with the cloud engine as its primary when --schema/--output is given. */
+static int run_cloud(const run_opts *o) {
+    gr_engine *e = cli_cloud_engine(&o->cloud);
+    if (!e) return 1;
+    gr_sampling sp = {.temperature = o->sp.temp > 0 ? o->sp.temp : 0, .top_k = o->sp.top_k,
+                      .top_p = o->sp.top_p, .seed = o->sp.seed};
+    if (!o->schema && !o->output) return cli_run_cloud(e, o->prompt, o->n_predict, &sp, o->json);
+    cli_structured c = {.output = o->output, .schema_path = o->schema, .prompt = o->prompt,
+                        .max_tokens = o->n_predict, .sampling = sp, .primary = e, .repairs = -1,
+                        .json = o->json};
+    return cli_run_structured(&c);
+}
+
 int cmd_run(int argc, char **argv) {
     run_opts o = {0};
     int pr = parse(argc, argv, &o);
     if (pr == 2) return usage(stdout), 0;
     if (pr) return usage(stderr), 2;
+    if (o.engine && !strcmp(o.engine, "cloud")) return run_cloud(&o);
+    if (o.schema || o.output) return run_structured(&o);
     char err[512] = "";
     gr_model *m = NULL;
     if (gr_model_load(o.model, &m, err, sizeof err)) {
