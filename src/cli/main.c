@@ -16,6 +16,10 @@ static const struct {
     {"synth", cmd_synth, "write a random-weight Gemma GGUF file of a given shape"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"plan", cmd_plan, "show the memory fit plan and model choice before loading"},
+    {"pull", cmd_pull, "download a model into the cache (resumable, verified)"},
+    {"models", cmd_models, "list the models in the cache"},
+    {"rm", cmd_rm, "remove a model from the cache"},
+    {"serve", cmd_serve, "serve the Gemini and OpenAI APIs over HTTP"},
 };
 
 static void usage(FILE *f) {
