@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FUZZ_SECONDS:-40}
 
 echo "== release build + tests"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DGR_WERROR=ON >/dev/null
