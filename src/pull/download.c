@@ -141,12 +141,12 @@ static bool load_state(dl *d) {
 
 /* ---- file ---------------------------------------------------------------------------------- */
 
-/* Hand the filled buffer to the writer thread (hash + write); wait=true: also until it is done,
+/* Write the filled buffer and hand it to the hash thread; wait=true: also until the hash is done,
  * so the hash and the file are complete up to `have`. */
 static gr_status flush_to(dl *d, bool wait, char *err, size_t errlen) {
     uint64_t ok_end = 0;
     gr_status s = gr_pull_writer_submit(d->w, d->wlen, d->have - d->wlen, &ok_end, err, errlen);
-    if (!s && wait) s = gr_pull_writer_drain(d->w, &ok_end, err, errlen);
+    if (wait) gr_pull_writer_drain(d->w);
     d->wlen = 0;
     d->wbuf = gr_pull_writer_buf(d->w);
     if (s) { /* keep what reached the disk: the partial stays consistent with its size */

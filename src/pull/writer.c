@@ -1,4 +1,7 @@
-/* writer.c — the hash-and-write thread of a download (see writer.h). One job in flight at a time:
+/* writer.c — the second stage of a download (see writer.h). The transfer thread writes each buffer
+ * itself and hands it to this thread only for hashing: sha256 (~2 GB/s with SHA-NI) is the longest
+ * stage, and hashing and writing on one thread made that thread the bottleneck (hash + copy into the
+ * page cache, ~0.21 s for 289 MB, against ~0.14 s for the hash alone). One job in flight at a time:
  * that is all the overlap two buffers allow, and it keeps the hash in file order for free. */
 #include "pull/writer.h"
 
@@ -24,27 +27,24 @@ struct gr_pull_writer {
     bool busy, quit;
     const uint8_t *job;
     size_t job_len;
-    uint64_t job_at;
-    /* the last failure (guarded by mu) */
-    int err_no;
-    uint64_t ok_end;
 };
 
-static void run_job(gr_pull_writer *w, const uint8_t *p, size_t len, uint64_t at) {
-    gr_sha256_update(w->hash, p, len);
+/* Write len bytes at `at` on the caller's thread; GR_E_IO with *ok_end = how far it got. */
+static gr_status write_all(gr_pull_writer *w, const uint8_t *p, size_t len, uint64_t at, uint64_t *ok_end,
+                           char *err, size_t errlen) {
     size_t done = 0;
     while (done < len) {
         ssize_t n = pwrite(w->fd, p + done, len - done, (off_t)(at + done));
         if (n <= 0) {
-            pthread_mutex_lock(&w->mu);
-            w->err_no = n < 0 ? errno : ENOSPC, w->ok_end = at + done;
-            pthread_mutex_unlock(&w->mu);
-            return;
+            if (ok_end) *ok_end = at + done;
+            return gr_err(GR_E_IO, err, errlen, "writing the partial download: %s",
+                          strerror(n < 0 ? errno : ENOSPC));
         }
         done += (size_t)n;
     }
     /* start writeback now, so the fsync before the final rename has little left */
     sync_file_range(w->fd, (off_t)at, (off_t)len, SYNC_FILE_RANGE_WRITE);
+    return GR_OK;
 }
 
 static void *main_loop(void *arg) {
@@ -55,10 +55,8 @@ static void *main_loop(void *arg) {
         if (!w->busy) break;
         const uint8_t *p = w->job;
         size_t len = w->job_len;
-        uint64_t at = w->job_at;
-        bool failed = w->err_no != 0; /* after a failure, write nothing more */
         pthread_mutex_unlock(&w->mu);
-        if (!failed) run_job(w, p, len, at);
+        gr_sha256_update(w->hash, p, len);
         pthread_mutex_lock(&w->mu);
         w->busy = false;
         pthread_cond_broadcast(&w->cv);
@@ -91,25 +89,23 @@ gr_status gr_pull_writer_new(int fd, gr_sha256 *hash, size_t buf_size, gr_pull_w
 
 uint8_t *gr_pull_writer_buf(gr_pull_writer *w) { return w->buf[w->fill]; }
 
-static gr_status wait_idle(gr_pull_writer *w, uint64_t *ok_end, char *err, size_t errlen) {
+static void wait_idle(gr_pull_writer *w) {
     pthread_mutex_lock(&w->mu);
     while (w->busy) pthread_cond_wait(&w->cv, &w->mu);
-    int e = w->err_no;
-    if (ok_end) *ok_end = w->ok_end;
     pthread_mutex_unlock(&w->mu);
-    return e ? gr_err(GR_E_IO, err, errlen, "writing the partial download: %s", strerror(e)) : GR_OK;
 }
 
-gr_status gr_pull_writer_drain(gr_pull_writer *w, uint64_t *ok_end, char *err, size_t errlen) {
-    return wait_idle(w, ok_end, err, errlen);
-}
+void gr_pull_writer_drain(gr_pull_writer *w) { wait_idle(w); }
 
 gr_status gr_pull_writer_submit(gr_pull_writer *w, size_t len, uint64_t at, uint64_t *ok_end, char *err,
                                 size_t errlen) {
-    gr_status s = wait_idle(w, ok_end, err, errlen);
-    if (s || !len) return s;
+    if (!len) return GR_OK;
+    /* the write overlaps the hash of the previous buffer */
+    gr_status s = write_all(w, w->buf[w->fill], len, at, ok_end, err, errlen);
+    wait_idle(w);
+    if (s) return s;
     pthread_mutex_lock(&w->mu);
-    w->job = w->buf[w->fill], w->job_len = len, w->job_at = at;
+    w->job = w->buf[w->fill], w->job_len = len;
     w->busy = true;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
