@@ -4,6 +4,7 @@
 #include "pull/cache.h"
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/json.h"
 #include "pull/sha256.h"
 
@@ -170,31 +171,12 @@ char *gr_manifest_to_json(const gr_manifest *m) {
 
 /* ---- files ----------------------------------------------------------------------------------- */
 
-gr_status gr_cache_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT) return GR_E_NOT_FOUND;
-        return gr_err(GR_E_IO, err, errlen, "cannot open %s: %s", path, strerror(errno));
-    }
-    char *buf = malloc(64 * 1024 + 1);
-    size_t n = buf ? fread(buf, 1, 64 * 1024 + 1, f) : 0;
-    fclose(f);
-    if (!buf) return gr_err(GR_E_NOMEM, err, errlen, "out of memory");
-    if (n > 64 * 1024) {
-        free(buf);
-        return gr_err(GR_E_FORMAT, err, errlen, "%s: larger than 64 KiB", path);
-    }
-    buf[n] = 0;
-    *out = buf, *len = n;
-    return GR_OK;
-}
-
 gr_status gr_manifest_read(const gr_cache *c, const char *name, gr_manifest *m, char *err, size_t errlen) {
     char path[GR_CACHE_PATH_MAX];
     gr_cache_manifest_path(c, name, path, sizeof path);
     char *buf = NULL;
     size_t n = 0;
-    gr_status s = gr_cache_read_file(path, &buf, &n, err, errlen);
+    gr_status s = gr_file_read(path, GR_CACHE_SMALL_FILE_MAX, &buf, &n, err, errlen);
     if (s == GR_E_NOT_FOUND) return gr_err(s, err, errlen, "'%s' is not in the cache (%s)", name, c->root);
     if (s) return s;
     s = gr_manifest_parse(buf, n, m, err, errlen);
@@ -262,7 +244,7 @@ gr_status gr_cache_list(const gr_cache *c, gr_manifest **out, size_t *n, char *e
         char path[GR_CACHE_PATH_MAX + 300], *buf = NULL;
         size_t len = 0;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (gr_cache_read_file(path, &buf, &len, NULL, 0) != GR_OK) continue;
+        if (gr_file_read(path, GR_CACHE_SMALL_FILE_MAX, &buf, &len, NULL, 0) != GR_OK) continue;
         if (*n == cap) {
             gr_manifest *g = realloc(*out, (cap = cap ? 2 * cap : 8) * sizeof **out);
             if (!g) {

@@ -72,8 +72,8 @@ gr_status gr_cache_lock(const gr_cache *c, const char *key, gr_cancel *cancel,
                         void (*on_wait)(void *), void *user, int *fd_out, char *err, size_t errlen);
 void gr_cache_unlock(int fd);
 
-/* A small file (<= 64 KiB) read whole, NUL-terminated (*out malloc'ed); GR_E_NOT_FOUND if absent. */
-gr_status gr_cache_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen);
+/* Manifests and download state files are read whole (core/file.h) up to this size. */
+#define GR_CACHE_SMALL_FILE_MAX (64u * 1024)
 /* Write atomically: a temporary in the same folder, fsync, rename, fsync the folder. */
 gr_status gr_cache_write_file(const char *path, const char *data, size_t len, char *err, size_t errlen);
 

@@ -5,6 +5,7 @@
 #include "pull/download.h"
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/json.h"
 #include "pull/cache.h"
 #include "pull/check.h"
@@ -22,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WBUF (2u << 20)          /* write-behind buffer (two of them: see writer.h) */
+#define WBUF (2u << 20)          /* one buffer of the writer's ring (writer.h) */
 #define SPACE_MARGIN (16u << 20) /* keep this much free beyond the file */
 
 typedef struct dl {
@@ -45,7 +46,7 @@ typedef struct dl {
     char a_linked[200], a_revision[128];
     bool began;
     uint64_t skip;
-    /* pending appends at file offset have - wlen, in the writer's fill buffer */
+    /* pending appends at file offset have - wlen, in the writer's current fill buffer */
     gr_pull_writer *w;
     uint8_t *wbuf, *cmp;
     size_t wlen;
@@ -120,7 +121,7 @@ static gr_status save_state(dl *d, char *err, size_t errlen) {
 static bool load_state(dl *d) {
     char *buf = NULL;
     size_t len = 0;
-    if (gr_cache_read_file(d->o->state_path, &buf, &len, NULL, 0) != GR_OK) return false;
+    if (gr_file_read(d->o->state_path, GR_CACHE_SMALL_FILE_MAX, &buf, &len, NULL, 0) != GR_OK) return false;
     gr_json *doc = NULL;
     bool ok = gr_json_parse(buf, len, NULL, &doc, NULL, 0) == GR_OK;
     const gr_json_val *r = ok ? gr_json_root(doc) : NULL;
@@ -141,12 +142,12 @@ static bool load_state(dl *d) {
 
 /* ---- file ---------------------------------------------------------------------------------- */
 
-/* Write the filled buffer and hand it to the hash thread; wait=true: also until the hash is done,
- * so the hash and the file are complete up to `have`. */
+/* Hand the filled buffer to the hash and write stages; wait=true: also until they are done, so the
+ * hash and the file are complete up to `have`. */
 static gr_status flush_to(dl *d, bool wait, char *err, size_t errlen) {
     uint64_t ok_end = 0;
     gr_status s = gr_pull_writer_submit(d->w, d->wlen, d->have - d->wlen, &ok_end, err, errlen);
-    if (wait) gr_pull_writer_drain(d->w);
+    if (!s && wait) s = gr_pull_writer_drain(d->w, &ok_end, err, errlen);
     d->wlen = 0;
     d->wbuf = gr_pull_writer_buf(d->w);
     if (s) { /* keep what reached the disk: the partial stays consistent with its size */
@@ -207,7 +208,7 @@ static int replay(dl *d, const uint8_t *p, size_t len) {
     return 0;
 }
 
-/* Bytes past the end of the file: into the fill buffer; the writer thread hashes and writes. */
+/* Bytes past the end of the file: into the fill buffer; the writer's threads hash and write it. */
 static int append(dl *d, const uint8_t *p, size_t len) {
     while (len) {
         size_t n = WBUF - d->wlen < len ? WBUF - d->wlen : len;
