@@ -192,8 +192,8 @@ gr_status gr_router_check_speed(gr_router *r, const gr_gen_output *outs, size_t 
  * GEMRUN_OFFLINE=1): cache only, GR_E_UNAVAILABLE naming the missing model. Thread-safe. */
 typedef struct gr_pull_progress {
     const char *model;        /* cache name of what is pulled */
-    const char *phase;        /* "wait" (another pull holds the lock), "download", "replay", "retry",
-                                 "done" */
+    const char *phase;        /* "wait" (another pull holds the lock), "start" (message: what, from
+                                 where, into which cache), "download", "replay", "retry", "done" */
     unsigned long long done;  /* bytes in place and verified in order */
     unsigned long long total; /* 0: unknown */
     unsigned long long received; /* bytes received over the network by this pull */
@@ -235,7 +235,9 @@ typedef struct gr_pull_info {
 gr_status gr_pull(const char *model, const gr_pull_opts *opts, gr_pull_info *info, char *err,
                   size_t errlen);
 /* A local path for MODEL: an existing file path as is; else the cache entry; else (allow_download
- * and not offline) gr_pull. GR_E_UNAVAILABLE when it is not cached and may not be downloaded. */
+ * and not offline) gr_pull. GR_E_UNAVAILABLE when it is not cached and may not be downloaded.
+ * A MODEL written as a path ("/...", "./...", "../...", "~...") is a file or GR_E_NOT_FOUND, never a
+ * download. */
 gr_status gr_model_resolve(const char *model, int allow_download, const gr_pull_opts *opts,
                            char *path, size_t path_cap, char *err, size_t errlen);
 /* The cache as a JSON array of manifests (malloc'ed; release with gr_free), NULL on error. */

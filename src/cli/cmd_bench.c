@@ -2,6 +2,7 @@
  * processing of p random tokens into a fresh context (pp), and generation of n tokens one at a
  * time from a fresh context (tg); median and spread over reps. Must not contain model math. */
 #include "cli/commands.h"
+#include "cli/pull_ui.h"
 
 #include "core/cancel.h"
 #include "model/model.h"
@@ -13,7 +14,7 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: gemrun bench -m FILE [-p 512] [-n 128] [-t 1,2] [-r 3] [-b 512] [--json]\n");
+    fprintf(f, "usage: gemrun bench -m MODEL [-p 512] [-n 128] [-t 1,2] [-r 3] [-b 512] [--json]\n");
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -79,9 +80,11 @@ int cmd_bench(int argc, char **argv) {
     }
     for (int i = 1; i < argc; i++) json |= !strcmp(argv[i], "--json");
     if (!model || !threads) return usage(stderr), 2;
-    char err[512] = "";
+    char err[512] = "", path[4096];
+    cli_model_opts mo = {0};
+    if (cli_model_path("bench", model, &mo, path, sizeof path)) return 1;
     gr_model *m = NULL;
-    if (gr_model_load(model, &m, err, sizeof err)) {
+    if (gr_model_load(path, &m, err, sizeof err)) {
         fprintf(stderr, "gemrun bench: %s\n", err);
         return 1;
     }

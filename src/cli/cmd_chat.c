@@ -1,16 +1,17 @@
-/* cmd_chat.c — `gemrun chat -m FILE`: interactive multi-turn chat with streaming output. Each turn
+/* cmd_chat.c — `gemrun chat [-m MODEL]`: interactive multi-turn chat with streaming output. Each turn
  * re-renders the whole conversation with the model's chat format (earlier thoughts stripped), keeps
  * the KV cache for the common token prefix and evaluates only the rest. Ctrl-C (SIGINT) stops the
  * current answer and returns to the prompt; end of input quits. Must not contain model or
  * tokenizer logic: it only wires the library together. */
 #include "cli/commands.h"
+#include "cli/pull_ui.h"
+#include "cli/signals.h"
 #include "core/cancel.h"
 #include "decode/sampler.h"
 #include "model/model.h"
 #include "text/chat.h"
 #include "text/tokenizer.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,24 +19,17 @@
 typedef struct chat_opts {
     const char *model, *system;
     bool think, show_thought, debug;
+    cli_model_opts mo;
     int n_ctx, threads, max_tokens;
     gr_sampler_params sp;
 } chat_opts;
 
-/* The one piece of process-wide state: where SIGINT delivers its cancel request. A signal handler
- * cannot receive a parameter, so the token it sets must be reachable from a static. */
-static gr_cancel *volatile sigint_target;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    gr_cancel *c = sigint_target;
-    if (c) gr_cancel_set(c);
-}
-
 static void usage(FILE *f) {
-    fprintf(f, "usage: gemrun chat -m FILE [--system TEXT] [--think] [--show-thought]\n"
+    fprintf(f, "usage: gemrun chat [-m MODEL] [--offline] [--system TEXT] [--think] [--show-thought]\n"
                "                  [-c N_CTX] [-t THREADS] [-n MAX_TOKENS] [--temp T] [--top-k K]\n"
                "                  [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S]\n"
+               "MODEL: a GGUF file, a cache entry, or a registry id / OWNER/REPO/FILE.gguf / URL,\n"
+               "downloaded on first use unless --offline (default: the fit plan's choice).\n"
                "Type a message and press Enter. Ctrl-C stops an answer; Ctrl-D (end of input) quits.\n");
 }
 
@@ -47,6 +41,7 @@ static int parse(int argc, char **argv, chat_opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--think")) o->think = true;
         else if (!strcmp(a, "--show-thought")) o->show_thought = true;
+        else if (!strcmp(a, "--offline")) o->mo.offline = true;
         else if (!v) { fprintf(stderr, "gemrun chat: %s needs a value\n", a); return 2; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v, i++;
         else if (!strcmp(a, "--system")) o->system = v, i++;
@@ -61,7 +56,7 @@ static int parse(int argc, char **argv, chat_opts *o) {
         else if (!strcmp(a, "--seed")) o->sp.seed = strtoull(v, NULL, 10), i++;
         else { fprintf(stderr, "gemrun chat: unknown option %s\n", a); return 2; }
     }
-    if (!o->model || o->threads < 1 || o->max_tokens < 1 || o->n_ctx < 0) {
+    if (o->threads < 1 || o->max_tokens < 1 || o->n_ctx < 0) {
         usage(stderr);
         return 2;
     }
@@ -243,18 +238,16 @@ int cmd_chat(int argc, char **argv) {
     chat_opts o;
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;
+    char path[4096];
+    if (cli_model_path("chat", o.model, &o.mo, path, sizeof path)) return 1;
+    o.model = path;
     session s;
     if (open_session(&s, &o)) {
         close_session(&s);
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESTART; /* Ctrl-C at the prompt must not end the input stream */
-    sigemptyset(&sa.sa_mask);
-    sigint_target = &s.cancel;
-    sigaction(SIGINT, &sa, NULL);
+    cli_signals saved; /* Ctrl-C stops an answer; at the prompt it does not end the input stream */
+    cli_cancel_on_signals(&s.cancel, false, &saved);
     fprintf(stderr, "gemrun chat (%s format, %s%s). Ctrl-C stops an answer, Ctrl-D quits.\n",
             gr_chat_format_name(s.fmt), o.think ? "thinking on" : "thinking off",
             o.system ? ", with system prompt" : "");
@@ -276,8 +269,7 @@ int cmd_chat(int argc, char **argv) {
         }
         answer(&s, &o);
     }
-    sigint_target = NULL;
-    signal(SIGINT, SIG_DFL);
+    cli_signals_restore(&saved);
     close_session(&s);
     return 0;
 }

@@ -3,32 +3,18 @@
  * pull and keeps the partial download for the next run. Must not implement any download logic. */
 #include "cli/commands.h"
 
+#include "cli/pull_ui.h"
+#include "cli/signals.h"
 #include "core/cancel.h"
 #include "core/json.h"
 #include "gemrun.h"
 #include "pull/pull.h"
 
-#include <errno.h>
-#include <math.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static gr_cancel g_cancel; /* set by SIGINT / SIGTERM */
-
-static void on_signal(int sig) {
-    (void)sig;
-    gr_cancel_set(&g_cancel); /* an atomic store: async-signal-safe */
-}
-
-typedef struct ui {
-    bool quiet, json, tty;
-    double last;
-    bool bar_shown;
-} ui;
 
 static void pull_usage(FILE *f) {
     fprintf(f,
@@ -44,71 +30,6 @@ static void pull_usage(FILE *f) {
             "  --no-check    skip the GGUF, architecture and fit checks\n"
             "env: HF_TOKEN (gated repositories), HF_ENDPOINT, GEMRUN_CACHE, XDG_CACHE_HOME\n"
             "The path of the verified file is printed on stdout.\n");
-}
-
-static void human(double b, char *out, size_t cap) {
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int i = 0;
-    while (b >= 1024 && i < 4) b /= 1024, i++;
-    snprintf(out, cap, i ? "%.2f %s" : "%.0f %s", b, u[i]);
-}
-
-static void json_progress(const gr_pull_progress *p) {
-    gr_jw w;
-    gr_jw_init(&w);
-    gr_jw_obj(&w);
-    gr_jw_key(&w, "event"), gr_jw_str(&w, "progress");
-    gr_jw_key(&w, "model"), gr_jw_str(&w, p->model);
-    gr_jw_key(&w, "phase"), gr_jw_str(&w, p->phase);
-    gr_jw_key(&w, "done"), gr_jw_int(&w, (int64_t)p->done);
-    gr_jw_key(&w, "total"), gr_jw_int(&w, (int64_t)p->total);
-    gr_jw_key(&w, "received"), gr_jw_int(&w, (int64_t)p->received);
-    gr_jw_key(&w, "rate"), gr_jw_num(&w, isfinite(p->rate) ? p->rate : 0);
-    gr_jw_key(&w, "eta_s"), gr_jw_num(&w, isfinite(p->eta_s) ? p->eta_s : -1);
-    gr_jw_key(&w, "attempt"), gr_jw_int(&w, p->attempt);
-    gr_jw_key(&w, "message"), gr_jw_str(&w, p->message);
-    gr_jw_end(&w);
-    char *s = gr_jw_take(&w, NULL);
-    if (s) printf("%s\n", s), fflush(stdout);
-    free(s);
-}
-
-static void draw_bar(ui *u, const gr_pull_progress *p) {
-    char done[32], total[32], rate[32], eta[32] = "--:--";
-    human((double)p->done, done, sizeof done);
-    human((double)p->total, total, sizeof total);
-    human(p->rate, rate, sizeof rate);
-    if (p->eta_s >= 0 && p->eta_s < 360000)
-        snprintf(eta, sizeof eta, "%d:%02d", (int)p->eta_s / 60, (int)p->eta_s % 60);
-    double f = p->total ? (double)p->done / (double)p->total : 0;
-    char bar[31];
-    int fill = (int)(f * 30);
-    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-    bar[30] = 0;
-    fprintf(stderr, "\r%s %3.0f%% [%s] %s / %s  %s/s  ETA %s\033[K", p->phase[0] == 'r' ? "verify" : "pull",
-            f * 100, bar, done, p->total ? total : "?", rate, eta);
-    u->bar_shown = true;
-}
-
-static int on_progress(void *user, const gr_pull_progress *p) {
-    ui *u = user;
-    if (u->json) json_progress(p);
-    else if (!u->quiet) {
-        if (p->message) {
-            if (u->bar_shown) fputc('\n', stderr), u->bar_shown = false;
-            if (!strcmp(p->phase, "retry"))
-                fprintf(stderr, "gemrun pull: attempt %d: %s; resuming at %llu\n", p->attempt, p->message,
-                        p->done);
-            else
-                fprintf(stderr, "gemrun pull: %s\n", p->message);
-        }
-        double now = gr_now();
-        if (u->tty && strcmp(p->phase, "wait") && (now - u->last >= 0.2 || !strcmp(p->phase, "done"))) {
-            draw_bar(u, p);
-            u->last = now;
-        }
-    }
-    return 0; /* Ctrl-C goes through the cancel token */
 }
 
 static void json_result(gr_status s, const gr_pull_info *in, const char *err) {
@@ -140,8 +61,8 @@ static void json_result(gr_status s, const gr_pull_info *in, const char *err) {
     free(out);
 }
 
-static void text_result(const ui *u, gr_status s, const gr_pull_info *in, const char *err) {
-    if (u->bar_shown) fputc('\n', stderr);
+static void text_result(cli_pull_ui *u, gr_status s, const gr_pull_info *in, const char *err) {
+    cli_pull_ui_end(u);
     if (s) {
         fprintf(stderr, "gemrun pull: %s: %s\n", gr_status_str(s), err);
         if (s == GR_E_CANCELLED || s == GR_E_NETWORK || s == GR_E_TIMEOUT)
@@ -150,8 +71,8 @@ static void text_result(const ui *u, gr_status s, const gr_pull_info *in, const 
     }
     if (!u->quiet) {
         char size[32], recv[32];
-        human((double)in->size, size, sizeof size);
-        human((double)in->received, recv, sizeof recv);
+        cli_human_bytes((double)in->size, size, sizeof size);
+        cli_human_bytes((double)in->received, recv, sizeof recv);
         if (in->cached) fprintf(stderr, "gemrun pull: %s is in the cache (%s)\n", in->name, size);
         else
             fprintf(stderr, "gemrun pull: %s: %s verified (sha256 %.16s… from %s); received %s in %d "
@@ -167,7 +88,7 @@ static int need_value(const char *opt, const char *v) {
     return 1;
 }
 
-static int parse_pull_args(int argc, char **argv, gr_pull_opts *o, ui *u, const char **model,
+static int parse_pull_args(int argc, char **argv, gr_pull_opts *o, cli_pull_ui *u, const char **model,
                            const char **quant) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -197,7 +118,7 @@ static int parse_pull_args(int argc, char **argv, gr_pull_opts *o, ui *u, const 
 
 int cmd_pull(int argc, char **argv) {
     gr_pull_opts o = {0};
-    ui u = {.tty = isatty(2)};
+    cli_pull_ui u = {.cmd = "pull", .tty = isatty(2)};
     const char *model = "", *quant = NULL;
     int rc = parse_pull_args(argc, argv, &o, &u, &model, &quant);
     if (rc) return rc < 0 ? 0 : rc;
@@ -209,14 +130,15 @@ int cmd_pull(int argc, char **argv) {
         snprintf(spec, sizeof spec, "%s:%s", model, quant);
         model = spec;
     }
-    o.progress = on_progress, o.user = &u;
-    gr_cancel_init(&g_cancel);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    o.progress = cli_pull_progress, o.user = &u;
+    gr_cancel cancel; /* Ctrl-C: the partial download is kept for the next run */
+    gr_cancel_init(&cancel);
+    cli_signals saved;
+    cli_cancel_on_signals(&cancel, true, &saved);
     gr_pull_info info;
     char err[1024] = "";
-    gr_status s = gr_pull_run(model, &o, &g_cancel, &info, err, sizeof err);
+    gr_status s = gr_pull_run(model, &o, &cancel, &info, err, sizeof err);
+    cli_signals_restore(&saved);
     if (u.json) json_result(s, &info, err);
     else text_result(&u, s, &info, err);
     return s == GR_OK ? 0 : 1;
@@ -257,14 +179,14 @@ int cmd_models(int argc, char **argv) {
         int64_t size = 0;
         gr_json_int(gr_json_get(e, "size"), &size);
         char h[32];
-        human((double)size, h, sizeof h);
+        cli_human_bytes((double)size, h, sizeof h);
         sum += (uint64_t)size;
         printf("%-44s %12s  %.12s  %s%s\n", gr_json_str(gr_json_get(e, "name"), NULL), h,
                gr_json_str(gr_json_get(e, "sha256"), NULL), gr_json_str(gr_json_get(e, "source"), NULL),
                gr_json_bool(gr_json_get(e, "ok")) ? "" : "  (blob missing)");
     }
     char total[32];
-    human((double)sum, total, sizeof total);
+    cli_human_bytes((double)sum, total, sizeof total);
     printf("%zu model(s), %s\n", gr_json_len(arr), total);
     gr_json_free(doc);
     free(s);

@@ -2,6 +2,7 @@
  * stderr; optional JSON summary and a raw f32 dump of the logits of every evaluated position
  * (the reference harness compares those with llama.cpp). Must not contain model math. */
 #include "cli/commands.h"
+#include "cli/pull_ui.h"
 #include "cli/run_cloud.h"
 #include "cli/run_structured.h"
 
@@ -24,12 +25,17 @@ typedef struct run_opts {
     int n_predict, threads;
     uint32_t ctx, batch;
     bool json, no_bos, ignore_eos;
+    cli_model_opts mo;
     gr_sampler_params sp;
 } run_opts;
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: gemrun run -m FILE (-p TEXT | --tokens ID,ID,...) [options]\n\n"
+            "usage: gemrun run [-m MODEL] (-p TEXT | --tokens ID,ID,...) [options]\n\n"
+            "  -m, --model MODEL    a GGUF file, a cache entry, or a registry id / OWNER/REPO/FILE.gguf /\n"
+            "                       URL, downloaded on first use (docs/pull.md); default: the model\n"
+            "                       the fit plan picks for this machine\n"
+            "  --offline            never download (also GEMRUN_OFFLINE=1)\n"
             "  -n N                 tokens to generate (default 64)\n"
             "  --temp T             temperature, <= 0 greedy (default 0.8)\n"
             "  --top-k K --top-p P --min-p P\n"
@@ -76,6 +82,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "--json")) o->json = true;
         else if (!strcmp(a, "--no-bos")) o->no_bos = true;
         else if (!strcmp(a, "--ignore-eos")) o->ignore_eos = true;
+        else if (!strcmp(a, "--offline")) o->mo.offline = true;
         else if (!v) {
             fprintf(stderr, "gemrun run: %s needs a value (or is unknown)\n", a);
             return 1;
@@ -118,8 +125,8 @@ static int parse(int argc, char **argv, run_opts *o) {
         fprintf(stderr, "gemrun run: --engine cloud needs -p TEXT (no --tokens, no --dump-logits)\n");
         return 1;
     }
-    if (!o->model || (!o->prompt == !o->tokens)) {
-        fprintf(stderr, "gemrun run: need -m FILE and exactly one of -p TEXT / --tokens IDS\n");
+    if (!o->prompt == !o->tokens) {
+        fprintf(stderr, "gemrun run: need exactly one of -p TEXT / --tokens IDS\n");
         return 1;
     }
     return 0;
@@ -220,6 +227,9 @@ int cmd_run(int argc, char **argv) {
     if (pr == 2) return usage(stdout), 0;
     if (pr) return usage(stderr), 2;
     if (o.engine && !strcmp(o.engine, "cloud")) return run_cloud(&o);
+    char path[4096];
+    if (cli_model_path("run", o.model, &o.mo, path, sizeof path)) return 1;
+    o.model = path;
     if (o.schema || o.output) return run_structured(&o);
     char err[512] = "";
     gr_model *m = NULL;

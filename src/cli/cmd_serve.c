@@ -2,6 +2,8 @@
  * SIGINT / SIGTERM and stop gracefully. Prints exactly one ready line to stderr when the model is
  * loaded: "gemrun serve: listening on http://HOST:PORT". Must not contain server logic. */
 #include "cli/commands.h"
+#include "cli/pull_ui.h"
+#include "core/file.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -12,35 +14,16 @@
 
 static void usage(FILE *f) {
     fprintf(
-        f, "usage: gemrun serve [-m FILE | --config FILE] [--host 127.0.0.1] [--port 8080]\n"
-           "                    [--api-key KEY] [--ctx N] [--threads N]\n\n"
+        f, "usage: gemrun serve [-m MODEL] [--config FILE] [--host 127.0.0.1] [--port 8080]\n"
+           "                    [--api-key KEY] [--ctx N] [--threads N] [--offline]\n\n"
+           "  MODEL (or local.model in the configuration): a GGUF file, a cache entry, or a registry\n"
+           "  id / OWNER/REPO/FILE.gguf / URL, downloaded before listening unless --offline\n"
+           "  (docs/pull.md). At least one of -m and --config is needed.\n"
            "  Serves the Gemini API (/v1beta/models/{model}:generateContent, ...) and the OpenAI\n"
            "  API (/v1/chat/completions) with the local model and/or the configured cloud engine,\n"
            "  plus /health, /metrics, /api/status and the web page at /.\n"
            "  --port 0 picks a free port. The key may also come from server.api_key_env.\n"
            "  Configuration: docs/configuration.md and docs/server.md.\n");
-}
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = (n + 4096 + 1) * 2;
-            char *t = realloc(buf, cap);
-            if (!t) break;
-            buf = t;
-        }
-        size_t k = fread(buf + n, 1, cap - n - 1, f);
-        n += k;
-        if (k == 0) break;
-    }
-    fclose(f);
-    if (buf) buf[n] = 0;
-    *len = n;
-    return buf;
 }
 
 static int int_arg(const char *name, const char *v, long lo, long hi, long *out) {
@@ -58,6 +41,7 @@ static int int_arg(const char *name, const char *v, long lo, long hi, long *out)
 typedef struct serve_args {
     const char *model, *config, *host, *api_key;
     long port, ctx, threads;
+    cli_model_opts mo;
 } serve_args;
 
 static int parse(int argc, char **argv, serve_args *a) {
@@ -65,6 +49,10 @@ static int parse(int argc, char **argv, serve_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) return usage(stdout), 0;
+        if (!strcmp(o, "--offline")) {
+            a->mo.offline = true;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "gemrun serve: %s needs a value (or is unknown)\n", o);
             return 2;
@@ -137,9 +125,8 @@ int cmd_serve(int argc, char **argv) {
     char *text = NULL, *owned = NULL, err[512] = "";
     if (a.config) {
         size_t len = 0;
-        text = read_file(a.config, &len);
-        if (!text) {
-            fprintf(stderr, "gemrun serve: cannot read %s: %s\n", a.config, strerror(errno));
+        if (gr_file_read(a.config, GR_FILE_CONFIG_MAX, &text, &len, err, sizeof err) != GR_OK) {
+            fprintf(stderr, "gemrun serve: %s\n", err);
             return 1;
         }
         if (gr_server_config_parse(text, len, &cfg, &owned, err, sizeof err)) {
@@ -155,10 +142,20 @@ int cmd_serve(int argc, char **argv) {
     if (a.api_key) cfg.api_key = a.api_key;
     if (a.ctx > 0) cfg.n_ctx = (uint32_t)a.ctx;
     if (a.threads > 0) cfg.n_threads = (int)a.threads;
-    if (!cfg.model_path && !a.config) {
-        fprintf(stderr, "gemrun serve: give -m FILE or --config FILE\n");
+    if (!cfg.model_path && !a.config) { /* a server does not download a model nobody named */
+        fprintf(stderr, "gemrun serve: give -m MODEL or --config FILE\n");
         usage(stderr);
+        free(text);
         return 2;
+    }
+    char path[4096];
+    if (cfg.model_path) { /* a configuration without a local model serves its cloud engine only */
+        if (cli_model_path("serve", cfg.model_path, &a.mo, path, sizeof path)) {
+            free(owned);
+            free(text);
+            return 1;
+        }
+        cfg.model_path = path;
     }
     rc = serve(&cfg);
     free(owned);

@@ -4,6 +4,7 @@
  * reference tests and the tokenizer benchmark drive it this way (one process, many strings).
  * Must not hold model weights: only the vocabulary is read. */
 #include "cli/commands.h"
+#include "cli/pull_ui.h"
 #include "core/cancel.h"
 #include "gguf/gguf.h"
 #include "text/tokenizer.h"
@@ -20,7 +21,7 @@ typedef struct opts {
 } opts;
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: gemrun tokenize -m FILE [--ids|--pieces] [--no-bos] [--no-special]\n"
+    fprintf(f, "usage: gemrun tokenize -m MODEL [--ids|--pieces] [--no-bos] [--no-special]\n"
                "                       (TEXT | --file F | --batch [--repeat N] [--no-roundtrip])\n"
                "  --ids         print ids on one line (default)\n"
                "  --pieces      print one token per line: id, type and piece\n"
@@ -170,8 +171,11 @@ int cmd_tokenize(int argc, char **argv) {
     if (rc >= 0) return rc;
     char err[512];
     gr_tokenizer *t;
+    char path[4096];
+    cli_model_opts mo = {0};
+    if (cli_model_path("tokenize", o.model, &mo, path, sizeof path)) return 1;
     double t0 = gr_now();
-    if (load_tok(o.model, &t, err, sizeof err)) {
+    if (load_tok(path, &t, err, sizeof err)) {
         fprintf(stderr, "gemrun tokenize: %s: %s\n", o.model, err);
         return 1;
     }

@@ -1,42 +1,14 @@
 /* run_cloud.c — `gemrun run --engine cloud` (see run_cloud.h). */
 #include "cli/run_cloud.h"
 
+#include "cli/signals.h"
+#include "core/file.h"
 #include "core/json.h"
 #include "engine/engine_cloud.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static gr_cancel g_cancel; /* set by SIGINT: the transfer stops and the connection closes */
-
-static void on_sigint(int sig) {
-    (void)sig;
-    gr_cancel_set(&g_cancel);
-}
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = (n + 4096 + 1) * 2;
-            char *b = realloc(buf, cap);
-            if (!b) break;
-            buf = b;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0) break;
-    }
-    fclose(f);
-    if (buf) buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 static const char *pick(const char *flag, const char *env) {
     if (flag) return flag;
@@ -51,9 +23,9 @@ gr_engine *cli_cloud_engine(const cli_cloud *c) {
     const char *path = pick(c->config, "GEMRUN_CONFIG");
     if (path) {
         size_t len = 0;
-        char *txt = read_file(path, &len);
-        if (!txt) {
-            fprintf(stderr, "gemrun run: cannot read %s\n", path);
+        char *txt = NULL;
+        if (gr_file_read(path, GR_FILE_CONFIG_MAX, &txt, &len, err, sizeof err) != GR_OK) {
+            fprintf(stderr, "gemrun run: %s\n", err);
             return NULL;
         }
         gr_status s = gr_json_parse(txt, len, NULL, &doc, err, sizeof err);
@@ -112,15 +84,15 @@ static void json_text(const char *key, const char *s, size_t n, bool comma) {
 
 int cli_run_cloud(gr_engine *e, const char *prompt, int max_tokens, const gr_sampling *sp,
                   bool json) {
-    gr_cancel_init(&g_cancel);
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old);
+    gr_cancel cancel; /* Ctrl-C: the transfer stops and the connection closes */
+    gr_cancel_init(&cancel);
+    cli_signals saved;
+    cli_cancel_on_signals(&cancel, false, &saved);
     gr_message msg = {GR_ROLE_USER, prompt};
     gr_request rq = {.messages = &msg, .n_messages = 1, .sampling = *sp, .max_tokens = max_tokens};
     gr_result r;
-    gr_status s = gr_engine_generate(e, &rq, json ? NULL : to_stdout, NULL, &g_cancel, &r);
-    sigaction(SIGINT, &old, NULL);
+    gr_status s = gr_engine_generate(e, &rq, json ? NULL : to_stdout, NULL, &cancel, &r);
+    cli_signals_restore(&saved);
     if (json) {
         printf("{");
         json_text("text", r.text, r.text_len, false);

@@ -4,6 +4,7 @@
 #include "cli/run_structured.h"
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/json.h"
 #include "engine/engine_local.h"
 #include "layer/structured.h"
@@ -21,23 +22,6 @@ bool cli_output_kind(const char *name, gr_output_kind *out) {
     for (size_t i = 0; name && i < sizeof kinds / sizeof *kinds; i++)
         if (!strcmp(name, gr_output_kind_str(kinds[i]))) return *out = kinds[i], true;
     return false;
-}
-
-static char *read_file(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return gr_err(GR_E_IO, err, errlen, "%s: %s", path, strerror(errno)), NULL;
-    char *buf = malloc(MAX_SCHEMA_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, MAX_SCHEMA_BYTES + 1, f) : 0;
-    bool bad = !buf || ferror(f) || n > MAX_SCHEMA_BYTES;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        gr_err(GR_E_IO, err, errlen, "%s: unreadable or larger than %u bytes", path,
-               MAX_SCHEMA_BYTES);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
 }
 
 static gr_status build_engine(cli_structured *o, gr_engine **out, char *err, size_t errlen) {
@@ -120,6 +104,7 @@ int cli_run_structured(cli_structured *o) {
     gr_output_kind kind = o->schema_path ? GR_OUTPUT_JSON_SCHEMA : GR_OUTPUT_TEXT;
     int rc = 1;
     char *schema = NULL;
+    size_t schema_len = 0;
     gr_engine *e = NULL;
     if (o->output && !cli_output_kind(o->output, &kind)) {
         fprintf(stderr,
@@ -129,7 +114,8 @@ int cli_run_structured(cli_structured *o) {
         fprintf(stderr, "gemrun run: --schema goes with JSON output, not --output %s\n", o->output);
     } else if (kind == GR_OUTPUT_JSON_SCHEMA && !o->schema_path) {
         fprintf(stderr, "gemrun run: --output json_schema needs --schema FILE\n");
-    } else if (o->schema_path && !(schema = read_file(o->schema_path, err, sizeof err))) {
+    } else if (o->schema_path &&
+               gr_file_read(o->schema_path, MAX_SCHEMA_BYTES, &schema, &schema_len, err, sizeof err)) {
         fprintf(stderr, "gemrun run: --schema %s\n", err);
     } else if (build_engine(o, &e, err, sizeof err) != GR_OK) {
         fprintf(stderr, "gemrun run: %s\n", err);

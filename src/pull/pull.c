@@ -183,6 +183,12 @@ static gr_status fetch(const gr_cache *c, const gr_pull_source *src, const gr_pu
                     .progress = on_dl_progress, .progress_user = pg,
                     .check = check ? on_check : NULL, .check_user = &cc};
     if (!check) cc.budget = 0;
+    char what[sizeof src->name + sizeof src->safe_url + sizeof c->root + 64];
+    if (strcmp(src->name, src->safe_url))
+        snprintf(what, sizeof what, "downloading %s from %s into %s", src->name, src->safe_url, c->root);
+    else
+        snprintf(what, sizeof what, "downloading %s into %s", src->safe_url, c->root);
+    emit(pg, "start", 0, 0, 0, 0, what);
     gr_dl_result r;
     gr_status s = gr_download(&d, &r, err, errlen);
     explicit_bzero(auth, sizeof auth);

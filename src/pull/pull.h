@@ -14,6 +14,10 @@
 gr_status gr_pull_run(const char *model, const gr_pull_opts *o, gr_cancel *cancel, gr_pull_info *info,
                       char *err, size_t errlen);
 
+/* gr_model_resolve with a cancel token (may be NULL) for the download. */
+gr_status gr_model_resolve_run(const char *model, int allow_download, const gr_pull_opts *o,
+                               gr_cancel *cancel, char *path, size_t cap, char *err, size_t errlen);
+
 /* The registry spec the fit plan picks for this machine ("gemma-4-e4b-it"), into spec[cap].
  * GR_E_UNAVAILABLE with the plan's reason when no local model fits. */
 gr_status gr_pull_auto_spec(const gr_pull_opts *o, char *spec, size_t cap, char *err, size_t errlen);

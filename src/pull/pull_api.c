@@ -29,11 +29,27 @@ static gr_status copy_path(const char *src, char *path, size_t cap, char *err, s
     return GR_OK;
 }
 
+/* Written as a path ("/x", "./x", "../x", "~/x"): a file or nothing, never a download. */
+static bool looks_like_path(const char *m) {
+    return m[0] == '/' || m[0] == '~' || !strncmp(m, "./", 2) || !strncmp(m, "../", 3);
+}
+
 gr_status gr_model_resolve(const char *model, int allow_download, const gr_pull_opts *opts,
                            char *path, size_t cap, char *err, size_t errlen) {
+    return gr_model_resolve_run(model, allow_download, opts, NULL, path, cap, err, errlen);
+}
+
+gr_status gr_model_resolve_run(const char *model, int allow_download, const gr_pull_opts *opts,
+                               gr_cancel *cancel, char *path, size_t cap, char *err, size_t errlen) {
     if (!path || !cap) return gr_err(GR_E_INVALID_ARG, err, errlen, "no path buffer");
     path[0] = 0;
     if (model && is_file(model)) return copy_path(model, path, cap, err, errlen);
+    if (model && looks_like_path(model)) {
+        struct stat st;
+        bool exists = stat(model, &st) == 0;
+        return gr_err(GR_E_NOT_FOUND, err, errlen, "%s: %s", model,
+                      exists ? "not a regular file" : "no such file");
+    }
     char spec[128];
     gr_status s = GR_OK;
     if (!model || !*model) {
@@ -60,7 +76,7 @@ gr_status gr_model_resolve(const char *model, int allow_download, const gr_pull_
                       "'gemrun pull %s'", src.name, c.root,
                       gr_pull_offline(opts) ? " and offline mode is on" : "", src.name);
     gr_pull_info info;
-    if ((s = gr_pull(model, opts, &info, err, errlen))) return s;
+    if ((s = gr_pull_run(model, opts, cancel, &info, err, errlen))) return s;
     return copy_path(info.path, path, cap, err, errlen);
 }
 

@@ -83,6 +83,17 @@ function fileFor(scenario, n = served.get(scenario) || 0) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+
+// Wait for 'drain' or 'close', whichever comes first, and drop the other listener (a listener left
+// behind per backed-up write piles up on a long response).
+function drainOrClose(res) {
+  return new Promise((resolve) => {
+    const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+    res.once('drain', done);
+    res.once('close', done);
+  });
+}
+
 async function sendFile(req, res, scenario, url) {
   const n = served.get(scenario) || 0;
   served.set(scenario, n + 1);
@@ -142,7 +153,7 @@ async function sendFile(req, res, scenario, url) {
     }
     entry.sent += chunk.length;
     off += chunk.length;
-    if (!res.write(chunk)) await new Promise((r) => res.once('drain', r).once('close', r));
+    if (!res.write(chunk)) await drainOrClose(res);
     if (p.rate) { const due = (off - start) / p.rate * 1000 - (performance.now() - t0); if (due > 0) await sleep(due); }
   }
   stream.destroy();
