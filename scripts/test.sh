@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — the whole test suite: a Release build with warnings as errors (unit tests + node tests
-# against the reference runtimes), an ASan+UBSan build of the unit tests, and every fuzz target
-# for a bounded time. Assumes scripts/deps.sh has run.
+# against the reference runtimes), an ASan+UBSan build of the unit tests and of `gemrun serve` under
+# the server tests, a TSan build of the concurrent tests and of `gemrun pull` under the download
+# fault tests, and every fuzz target for a bounded time. Assumes scripts/deps.sh has run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
@@ -21,11 +22,21 @@ cmake --build build/asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j1
 
+echo "== ASan + UBSan gemrun serve under the loopback tests (official clients, hostile input, load, ops)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  GEMRUN_BIN="$PWD/build/release/gemrun" GEMRUN_SERVE_BIN="$PWD/build/asan/gemrun" \
+  node --test --test-concurrency=1 tests/serve/clients.test.mjs tests/serve/hostile.test.mjs \
+  tests/serve/ops.test.mjs tests/serve/load.test.mjs tests/serve/cloud.test.mjs
+
 echo "== TSan build + the concurrent tests (pool, queue stress, local engine cancel)"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DGR_TSAN=ON -DGR_NODE_TESTS=OFF >/dev/null
 cmake --build build/tsan -j"$JOBS" --target gemrun test_threadpool test_queue test_engine_local
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build/tsan --output-on-failure -j1 -R '^test_(threadpool|queue|engine_local)$'
+
+echo "== TSan gemrun: pull against the fault-injecting loopback server (transfer, hash, write threads)"
+TSAN_OPTIONS=halt_on_error=1 GEMRUN_BIN="$PWD/build/tsan/gemrun" GEMRUN_SYNTH_BIN="$PWD/build/release/gemrun" \
+  node --test tests/pull/pull.test.mjs
 
 echo "== fuzz targets (${FUZZ_SECONDS}s each)"
 CC=clang cmake -S . -B build/fuzz -DGR_FUZZ=ON -DGR_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
