@@ -16,6 +16,7 @@
 #include "model/synth.h"
 #include "text/chat.h"
 #include "text/tokenizer.h"
+#include "tiny_vocab.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -35,42 +36,11 @@ static const char *const WORDS[] = {
 static const char *const MERGES[] = {"t h", "h e", "th e", "e r"};
 #define N_SPECIAL (sizeof SPECIALS / sizeof *SPECIALS)
 #define N_WORDS (sizeof WORDS / sizeof *WORDS)
-#define N_TOK (N_SPECIAL + 256 + N_WORDS)
 
 static void write_vocab(const char *path, const char *model) {
-    static char bytes[256][8];
-    const char *toks[N_TOK];
-    int32_t types[N_TOK];
-    float scores[N_TOK];
-    size_t k = 0;
-    for (size_t i = 0; i < N_SPECIAL; i++, k++)
-        toks[k] = SPECIALS[i], types[k] = i == 3 ? 2 : 3;
-    for (int c = 0; c < 256; c++, k++) {
-        snprintf(bytes[c], sizeof bytes[c], "<0x%02X>", c);
-        toks[k] = bytes[c], types[k] = 6;
-    }
-    for (size_t i = 0; i < N_WORDS; i++, k++)
-        toks[k] = WORDS[i], types[k] = 1;
-    for (size_t i = 0; i < N_TOK; i++)
-        scores[i] = -(float)i;
-    gr_gguf_writer *w = gr_gguf_writer_new(3, 32);
-    assert_non_null(w);
-    assert_int_equal(gr_gguf_set_str(w, "tokenizer.ggml.model", model), GR_OK);
-    assert_int_equal(gr_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, N_TOK), GR_OK);
-    assert_int_equal(gr_gguf_set_arr(w, "tokenizer.ggml.token_type", GR_GGUF_INT32, types, N_TOK),
-                     GR_OK);
-    if (!strcmp(model, "gemma4"))
-        assert_int_equal(gr_gguf_set_arr_str(w, "tokenizer.ggml.merges", MERGES, 4), GR_OK);
-    else
-        assert_int_equal(
-            gr_gguf_set_arr(w, "tokenizer.ggml.scores", GR_GGUF_FLOAT32, scores, N_TOK), GR_OK);
-    assert_int_equal(gr_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 2), GR_OK);
-    assert_int_equal(gr_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 1), GR_OK);
-    char err[256] = "";
-    gr_status s = gr_gguf_writer_write(w, path, NULL, NULL, err, sizeof err);
-    if (s) fprintf(stderr, "vocab: %s\n", err);
-    assert_int_equal(s, GR_OK);
-    gr_gguf_writer_free(w);
+    tiny_vocab v = {model, SPECIALS, N_SPECIAL, WORDS, N_WORDS, NULL, 0};
+    if (!strcmp(model, "gemma4")) v.merges = MERGES, v.n_merges = TINY_VOCAB_COUNT(MERGES);
+    tiny_vocab_write(path, &v);
 }
 
 typedef struct fx {

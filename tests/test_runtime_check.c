@@ -17,6 +17,7 @@
 #include "layer/router.h"
 #include "layer/runtime_check.h"
 #include "model/synth.h"
+#include "tiny_vocab.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,35 +196,10 @@ static const char *const WORDS[] = {"\xE2\x96\x81", "a", "e", "t", "h", "th"};
 static const char *const MERGES[] = {"t h"};
 #define N_SPECIAL (sizeof SPECIALS / sizeof *SPECIALS)
 #define N_WORDS (sizeof WORDS / sizeof *WORDS)
-#define N_TOK (N_SPECIAL + 256 + N_WORDS)
 
 static void write_vocab(const char *path) {
-    static char bytes[256][8];
-    const char *toks[N_TOK];
-    int32_t types[N_TOK];
-    size_t k = 0;
-    for (size_t i = 0; i < N_SPECIAL; i++, k++)
-        toks[k] = SPECIALS[i], types[k] = i == 3 ? 2 : 3;
-    for (int c = 0; c < 256; c++, k++) {
-        snprintf(bytes[c], sizeof bytes[c], "<0x%02X>", c);
-        toks[k] = bytes[c], types[k] = 6;
-    }
-    for (size_t i = 0; i < N_WORDS; i++, k++)
-        toks[k] = WORDS[i], types[k] = 1;
-    gr_gguf_writer *w = gr_gguf_writer_new(3, 32);
-    assert_non_null(w);
-    assert_int_equal(gr_gguf_set_str(w, "tokenizer.ggml.model", "gemma4"), GR_OK);
-    assert_int_equal(gr_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, N_TOK), GR_OK);
-    assert_int_equal(gr_gguf_set_arr(w, "tokenizer.ggml.token_type", GR_GGUF_INT32, types, N_TOK),
-                     GR_OK);
-    assert_int_equal(gr_gguf_set_arr_str(w, "tokenizer.ggml.merges", MERGES, 1), GR_OK);
-    assert_int_equal(gr_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 2), GR_OK);
-    assert_int_equal(gr_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 1), GR_OK);
-    char err[256] = "";
-    gr_status s = gr_gguf_writer_write(w, path, NULL, NULL, err, sizeof err);
-    if (s) fprintf(stderr, "vocab: %s\n", err);
-    assert_int_equal(s, GR_OK);
-    gr_gguf_writer_free(w);
+    tiny_vocab v = {"gemma4", SPECIALS, N_SPECIAL, WORDS, N_WORDS, MERGES, TINY_VOCAB_COUNT(MERGES)};
+    tiny_vocab_write(path, &v);
 }
 
 typedef struct fx {

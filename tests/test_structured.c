@@ -20,6 +20,7 @@
 #include "model/synth.h"
 #include "validate/mermaid.h"
 #include "validate/svg.h"
+#include "tiny_vocab.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -704,32 +705,10 @@ static void public_validate(void **state) {
 static void write_vocab(const char *path) {
     static const char *const special[] = {"<pad>",   "<eos>",   "<bos>",      "<unk>",
                                           "<|turn>", "<turn|>", "<|channel>", "<channel|>"};
-    enum { NS = sizeof special / sizeof *special, NT = NS + 256 + 2 };
-    static char bytes[256][8];
-    const char *toks[NT];
-    int32_t types[NT];
-    for (int i = 0; i < NS; i++)
-        toks[i] = special[i], types[i] = i == 3 ? 2 : 3;
-    for (int c = 0; c < 256; c++) {
-        snprintf(bytes[c], sizeof bytes[c], "<0x%02X>", c);
-        toks[NS + c] = bytes[c], types[NS + c] = 6;
-    }
-    toks[NS + 256] = "{", toks[NS + 257] = "<svg";
-    types[NS + 256] = types[NS + 257] = 1;
+    static const char *const words[] = {"{", "<svg"};
     static const char *const merges[] = {"< s"};
-    gr_gguf_writer *w = gr_gguf_writer_new(3, 32);
-    assert_non_null(w);
-    assert_int_equal(gr_gguf_set_str(w, "tokenizer.ggml.model", "gemma4"), GR_OK);
-    assert_int_equal(gr_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, NT), GR_OK);
-    assert_int_equal(gr_gguf_set_arr(w, "tokenizer.ggml.token_type", GR_GGUF_INT32, types, NT),
-                     GR_OK);
-    assert_int_equal(gr_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, 1), GR_OK);
-    assert_int_equal(gr_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 2), GR_OK);
-    assert_int_equal(gr_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 1), GR_OK);
-    char err[256] = "";
-    gr_status s = gr_gguf_writer_write(w, path, NULL, NULL, err, sizeof err);
-    if (s) fail_msg("vocab: %s", err);
-    gr_gguf_writer_free(w);
+    tiny_vocab v = {"gemma4", special, TINY_VOCAB_COUNT(special), words, 2, merges, 1};
+    tiny_vocab_write(path, &v);
 }
 
 static gr_model *tiny_model(char *dir, size_t cap) {
