@@ -29,7 +29,15 @@ const file = join(dir, 'model.gguf');
 
 function median(xs) { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; }
 
+// Before every timed run: flush what earlier runs left dirty (and let the discards of deleted files
+// finish), so no run pays for the writeback of the one before it.
+function settle() {
+  spawnSync('sync');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+}
+
 function timed(cmd, args, env = process.env) {
+  settle();
   const t0 = performance.now();
   const r = spawnSync(cmd, args, { encoding: 'utf8', env });
   const s = (performance.now() - t0) / 1000;
