@@ -33,7 +33,7 @@ function median(xs) { const s = [...xs].sort((a, b) => a - b); return s[Math.flo
 // finish), so no run pays for the writeback of the one before it.
 function settle() {
   spawnSync('sync');
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
 }
 
 function timed(cmd, args, env = process.env) {
@@ -80,7 +80,7 @@ async function main() {
   const mbs = (s) => size / s / 1e6;
   const spread = (xs) => `${Math.min(...xs).toFixed(3)}..${Math.max(...xs).toFixed(3)}`;
   const line = (name, xs) => console.log(`${name.padEnd(34)} median ${median(xs).toFixed(3)} s  ` +
-    `${mbs(median(xs)).toFixed(0).padStart(5)} MB/s  spread ${spread(xs)} s`);
+    `${mbs(median(xs)).toFixed(0).padStart(5)} MB/s  spread ${spread(xs)} s  runs ${xs.map((x) => x.toFixed(3)).join(' ')}`);
   console.log(`file ${(size / 1e6).toFixed(1)} MB, ${RUNS} alternating runs each, loopback`);
   line('curl -o /dev/null', t.curlNull);
   line('curl -o FILE && sync FILE', t.curlFile);

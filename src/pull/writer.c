@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#define WB_WINDOW (16u << 20)
 #define NBUF 4 /* with 2 MiB buffers: 8 MiB absorbs ~4 ms of a 2 GB/s stream per stage stall */
 
 typedef struct slot {
@@ -45,8 +46,6 @@ static int write_slot(int fd, const slot *s, uint64_t *ok_end) {
         }
         done += (size_t)n;
     }
-    /* start writeback now, so the fsync before the final rename has little left */
-    sync_file_range(fd, (off_t)s->at, (off_t)s->len, SYNC_FILE_RANGE_WRITE);
     return 0;
 }
 
@@ -62,7 +61,15 @@ static void run_stage(gr_pull_writer *w, uint64_t *count, bool is_hash) {
         uint64_t ok_end = 0;
         int e = 0;
         if (is_hash) gr_sha256_update(w->hash, s.p, s.len);
-        else if (!skip) e = write_slot(w->fd, &s, &ok_end);
+        else if (!skip) {
+            e = write_slot(w->fd, &s, &ok_end);
+            /* start writeback every WB_WINDOW bytes, so the fsync before the rename has little left */
+            if (!e && (s.at + s.len) / WB_WINDOW != s.at / WB_WINDOW) {
+                uint64_t end = (s.at + s.len) / WB_WINDOW * WB_WINDOW;
+                uint64_t start = end >= WB_WINDOW ? end - WB_WINDOW : 0;
+                sync_file_range(w->fd, (off_t)start, (off_t)(end - start), SYNC_FILE_RANGE_WRITE);
+            }
+        }
         pthread_mutex_lock(&w->mu);
         if (e) w->err_no = e, w->ok_end = ok_end;
         (*count)++;
