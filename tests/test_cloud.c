@@ -377,8 +377,9 @@ static void test_retry_delays_honored(void **state) {
         {GR_CLOUD_GEMINI, "r429", 0.4, "gemini 429 RetryInfo.retryDelay 0.400s"},
         {GR_CLOUD_GEMINI, "r429h", 1.0, "gemini 429 Retry-After: 1"},
         {GR_CLOUD_OPENAI, "r429", 0.3, "openai 429 retry-after-ms: 300"},
+        {GR_CLOUD_GEMINI, "r429date", 1.0, "gemini 429 Retry-After: an HTTP date 2 s ahead"},
     };
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         node_server_reset(&g_srv);
         opts o = {cases[i].p, cases[i].model, -1, 5.0 /* a backoff this long would show */, 0, 0,
                   NULL};
@@ -446,6 +447,32 @@ static void test_retry_then_success_and_exhausted(void **state) {
     gr_engine_destroy(e);
 }
 
+/* A connection dropped after the request reached the server (a reset load balancer) is retried
+ * like a 503, streamed or not; the answer is whole and arrives once. */
+static void test_dropped_connection_retried(void **state) {
+    (void)state;
+    for (int p = 0; p < 2; p++) {
+        for (int structured = 0; structured < 2; structured++) {
+            node_server_reset(&g_srv);
+            opts o = {p ? GR_CLOUD_OPENAI : GR_CLOUD_GEMINI, "drop1", -1, 0.05, 0, 0, NULL};
+            gr_engine *e = make_engine(&o);
+            gr_request rq = chat_request();
+            if (structured) rq.output.kind = GR_OUTPUT_JSON;
+            sink_buf sb = {0};
+            gr_result out;
+            gr_status s = run(e, &rq, structured ? NULL : &sb, NULL, &out);
+            if (s != GR_OK) fail_msg("%s drop1: %s", p ? "openai" : "gemini", out.error);
+            assert_true(out.text_len > 0);
+            if (!structured) assert_string_equal(sb.text, out.text); /* streamed once, not twice */
+            gr_result_clear(&out);
+            gr_json *log = server_log();
+            assert_int_equal(log_count(log), 2);
+            gr_json_free(log);
+            gr_engine_destroy(e);
+        }
+    }
+}
+
 static void test_error_mapping(void **state) {
     (void)state;
     struct {
@@ -493,7 +520,10 @@ static void test_error_mapping(void **state) {
     assert_int_equal(gr_cloud_engine_new(&cfg, &e, NULL, 0), GR_OK);
     gr_request rq = chat_request();
     gr_result out;
+    double t0 = gr_now();
     assert_int_equal(run(e, &rq, NULL, NULL, &out), GR_E_NETWORK);
+    /* refused is final: no retry (a first backoff of ~1 s would show), the router falls back */
+    assert_true(gr_now() - t0 < 0.5);
     gr_result_clear(&out);
     gr_engine_destroy(e);
 }
@@ -928,6 +958,7 @@ int main(void) {
         cmocka_unit_test(test_stream_400_falls_back),
         cmocka_unit_test(test_retry_delays_honored),
         cmocka_unit_test(test_retry_then_success_and_exhausted),
+        cmocka_unit_test(test_dropped_connection_retried),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_stream_broken),
         cmocka_unit_test(test_deadline),

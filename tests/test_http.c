@@ -443,6 +443,36 @@ static void test_parallel_calls(void **state) {
     }
 }
 
+/* HTTP dates (Retry-After): a known value, every form we refuse, and a sweep against gmtime. */
+static void test_http_date(void **state) {
+    (void)state;
+    double t = 0;
+    assert_int_equal(gr_http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", &t), GR_OK);
+    assert_true(t == 784111777.0);
+    const char *bad[] = {"Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+                         "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 32 Nov 1994 08:49:37 GMT",
+                         "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Foo 1994 08:49:37 GMT",
+                         "Sun, 06 Nov 1994 08:49:37 GMT ", "", "120"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(gr_http_date_parse(bad[i], &t), GR_E_FORMAT);
+    assert_int_equal(gr_http_date_parse(NULL, &t), GR_E_FORMAT);
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 20000; i++) { /* 1970 .. ~2106, leap days included */
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        time_t when = (time_t)(x % 4294967296ull);
+        struct tm tm;
+        gmtime_r(&when, &tm);
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+                 mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        assert_int_equal(gr_http_date_parse(buf, &t), GR_OK);
+        if (t != (double)when) fail_msg("%s: %.0f, want %lld", buf, t, (long long)when);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_and_headers),
@@ -457,6 +487,7 @@ int main(void) {
         cmocka_unit_test(test_tls_verification),
         cmocka_unit_test(test_refused_and_bad_args),
         cmocka_unit_test(test_parallel_calls),
+        cmocka_unit_test(test_http_date),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -246,6 +246,7 @@ typedef struct call {
     bool sse;             /* the response is text/event-stream */
     int status;           /* HTTP status of the current response */
     double retry_after_s; /* Retry-After / retry-after-ms; < 0: none */
+    int dropped;          /* the transport's verdict on a failed call (net/http.h) */
     gr_sse sse_p;
     gr_jarray ja;
     char *body; /* non-streamed body (or an error body) */
@@ -329,8 +330,10 @@ static int on_header(void *user, int status, const char *name, const char *value
         c->retry_after_s = strtod(value, NULL) / 1000.0;
     else if (!strcasecmp(name, "retry-after") && c->retry_after_s < 0) {
         char *end = NULL;
-        double s = strtod(value, &end);
-        if (end != value && s >= 0) c->retry_after_s = s; /* an HTTP date is not worth parsing */
+        double s = strtod(value, &end), when;
+        if (end != value && s >= 0) c->retry_after_s = s;
+        else if (gr_http_date_parse(value, &when) == GR_OK) /* a date: the wall clock decides */
+            c->retry_after_s = when > (double)time(NULL) ? when - (double)time(NULL) : 0;
     }
     return 0;
 }
@@ -438,7 +441,8 @@ static gr_status do_call(call *c, const gr_request *req, bool stream, double dea
                           .body_len = body_len,
                           .connect_timeout_s = e->connect_timeout_s,
                           .deadline = deadline,
-                          .cancel = cancel};
+                          .cancel = cancel,
+                          .dropped = &c->dropped};
     /* A unary answer (or a thinking model's first chunk) may take long with no byte on the wire:
      * the deadline alone bounds the wait, not the transport's idle timer. */
     hr.idle_timeout_s = deadline - gr_now() + 1;
@@ -594,9 +598,11 @@ static gr_status cloud_generate(gr_engine *g, const gr_request *req, gr_sink_fn 
         else if (s == GR_OK)
             s = judge(&c, out->error, sizeof out->error);
         if (s == GR_OK || c.text_len > 0) break; /* text already went out: never repeat it */
-        if (ts != GR_OK) break; /* no whole response: network, deadline, cancel are not retried */
-        int http = c.reply.error_code ? c.reply.error_code : c.status;
-        if (stream && !fell_back && c.status == 400 && !c.reply.key_invalid) {
+        /* No whole response: a dropped connection is retried like a 503; an unreachable host, the
+         * deadline and a cancel are not (the router's fallback serves better than waiting). */
+        if (ts != GR_OK && !(ts == GR_E_NETWORK && c.dropped)) break;
+        int http = ts != GR_OK ? 503 : c.reply.error_code ? c.reply.error_code : c.status;
+        if (ts == GR_OK && stream && !fell_back && c.status == 400 && !c.reply.key_invalid) {
             /* Some models reject streaming with this request (structured output on Gemma): once
              * more without streaming. Not counted as a retry. */
             stream = false;

@@ -8,8 +8,10 @@
  *  - conversational requests (output.kind == GR_OUTPUT_TEXT and a sink given) use the streaming
  *    endpoint; everything else (structured output) the non-streaming one;
  *  - a streaming call rejected with HTTP 400 before any data is retried once without streaming;
- *  - HTTP 429/500/503 (and 502/504) are retried up to max_retries times with exponential backoff,
- *    honouring Retry-After and Gemini's RetryInfo.retryDelay, never past the deadline;
+ *  - HTTP 429/500/503 (and 502/504), and connections the server dropped before any text, are
+ *    retried up to max_retries times with exponential backoff, honouring Retry-After (seconds or an
+ *    HTTP date) and Gemini's RetryInfo.retryDelay, never past the deadline; an unreachable host is
+ *    not retried;
  *  - the request deadline and the cancel token abort the transfer at once (GR_E_TIMEOUT /
  *    GR_E_CANCELLED); text received so far stays in the result.
  * Errors: 401/403 GR_E_AUTH, 429 GR_E_RATE_LIMITED (retries spent), 5xx or an unparseable body

@@ -43,7 +43,15 @@ typedef struct gr_http_request {
     double deadline;          /* absolute gr_now() seconds; 0: none. Passing it: GR_E_TIMEOUT */
     gr_cancel *cancel;        /* may be NULL */
     uint64_t range_from;      /* > 0: send "Range: bytes=N-" */
+    int *dropped;             /* optional out: set to 1 when the call failed with GR_E_NETWORK after
+                                 the server had accepted the connection (reset, closed before or
+                                 during the response): a transient failure worth a retry, unlike a
+                                 host that cannot be resolved, refuses connections or fails TLS */
 } gr_http_request;
+
+/* Seconds since the epoch for an HTTP date in the preferred IMF-fixdate form
+ * ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 section 5.6.7), as sent in Retry-After. */
+gr_status gr_http_date_parse(const char *s, double *epoch_s);
 
 /* Called for each header line of each response (redirects included). name == NULL marks the start
  * of a new response whose status line gave `status` (reset per-response state there). Return

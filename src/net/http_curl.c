@@ -304,6 +304,12 @@ static gr_status map_curl_error(CURLcode rc, const xfer *x, const char *method, 
     return gr_err(s, err, errlen, "%s %s: %s", method, su, why);
 }
 
+/* The server took the connection, then it broke: not a DNS, connect or TLS failure. */
+static bool is_drop(CURLcode rc) {
+    return rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+           rc == CURLE_PARTIAL_FILE || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
+}
+
 typedef struct hop_ctx {
     CURLM *multi;
     CURL *easy;
@@ -322,6 +328,7 @@ gr_status gr_http_perform(const gr_http_request *req, gr_http_header_fn on_heade
                           gr_http_data_fn on_data, void *user, int *status_out, char *err,
                           size_t errlen) {
     if (status_out) *status_out = 0;
+    if (req && req->dropped) *req->dropped = 0;
     if (!req || !req->url || (req->n_headers && !req->headers))
         return gr_err(GR_E_INVALID_ARG, err, errlen, "http: request or URL missing");
     pthread_once(&g_curl_once, curl_init_once);
@@ -358,6 +365,7 @@ gr_status gr_http_perform(const gr_http_request *req, gr_http_header_fn on_heade
         CURLcode rc = run_hop(h.multi, h.easy, &x);
         if (rc != CURLE_OK) {
             s = map_curl_error(rc, &x, method, h.url, curl_err, err, errlen);
+            if (req->dropped) *req->dropped = s == GR_E_NETWORK && is_drop(rc);
             break;
         }
         char *next = NULL;

@@ -166,6 +166,12 @@ async function gemini(req, res, url, body, scenario, method) {
     case 'r429h':
       if (n === 1) return json(res, 429, gErr(429, 'RESOURCE_EXHAUSTED', 'slow down'), { 'retry-after': '1' });
       break;
+    case 'r429date': // Retry-After as an HTTP date two seconds ahead (one-second resolution)
+      if (n === 1) return json(res, 429, gErr(429, 'RESOURCE_EXHAUSTED', 'slow down'), { 'retry-after': new Date(Date.now() + 2000).toUTCString() });
+      break;
+    case 'drop1': // the first connection is dropped after the request arrived, before any response
+      if (n === 1) return req.socket.destroy();
+      break;
     case 'r503':
       if (n === 1) return json(res, 503, gErr(503, 'UNAVAILABLE', 'The model is overloaded. Please try again later.'));
       break;
@@ -230,6 +236,7 @@ async function openai(req, res, url, body) {
       if (n === 1) return json(res, 429, oErr('Rate limit reached', 'requests', 'rate_limit_exceeded'), { 'retry-after-ms': '300' });
       break;
     case 'r503': if (n === 1) return json(res, 503, oErr('overloaded', 'unavailable_error')); break;
+    case 'drop1': if (n === 1) return req.socket.destroy(); break;
     case 'garbage': res.writeHead(200, { 'content-type': 'application/json' }); return res.end('not json at all');
     default: break;
   }
