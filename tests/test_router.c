@@ -262,11 +262,51 @@ static void test_concurrent_flags(void **state) {
     gr_router_free(c.r);
 }
 
+/* The alternative: the configured fallback, offered only while the configured engine serves and
+ * the fallback is usable; and which failures may move to it. */
+static void test_alternative(void **state) {
+    (void)state;
+    gr_router *r = router("{\"features\":{\"quiz-generation\":{\"engine\":\"local\","
+                          "\"fallback\":\"cloud\"},\"svg-illustration\":\"local\"}}");
+    gr_router_set_local_loaded(r, true);
+    gr_router_set_cloud(r, true, true);
+    gr_route_decision d;
+    assert_int_equal(gr_router_route(r, "chat", &d), GR_ROUTE_LOCAL);
+    assert_int_equal(d.alternative, GR_ROUTE_CLOUD);
+    assert_int_equal(gr_router_route(r, "quiz-generation", &d), GR_ROUTE_LOCAL);
+    assert_int_equal(d.alternative, GR_ROUTE_CLOUD);
+    assert_int_equal(gr_router_route(r, "svg-illustration", &d), GR_ROUTE_LOCAL);
+    assert_int_equal(d.alternative, GR_ROUTE_UNAVAILABLE); /* the string form: no fallback */
+    assert_int_equal(gr_router_route(r, "mermaid-mindmap", &d), GR_ROUTE_CLOUD);
+    assert_int_equal(d.alternative, GR_ROUTE_UNAVAILABLE); /* default: cloud, fallback none */
+    gr_router_route(r, "nope", &d);
+    assert_int_equal(d.alternative, GR_ROUTE_UNAVAILABLE);
+    gr_router_set_cloud(r, true, false); /* the fallback is down: nothing to offer */
+    gr_router_route(r, "chat", &d);
+    assert_int_equal(d.alternative, GR_ROUTE_UNAVAILABLE);
+    gr_router_set_cloud(r, true, true);
+    gr_router_set_local_loaded(r, false); /* already on the fallback: no way back */
+    assert_int_equal(gr_router_route(r, "chat", &d), GR_ROUTE_CLOUD);
+    assert_true(d.fallback);
+    assert_int_equal(d.alternative, GR_ROUTE_UNAVAILABLE);
+    gr_router_free(r);
+    const gr_status engine_side[] = {GR_E_CONTEXT_FULL, GR_E_INVALID_OUTPUT, GR_E_NETWORK, GR_E_AUTH,
+                                     GR_E_RATE_LIMITED, GR_E_UPSTREAM,       GR_E_UNAVAILABLE,
+                                     GR_E_ABORTED};
+    const gr_status caller_side[] = {GR_OK,       GR_E_CANCELLED, GR_E_TIMEOUT, GR_E_INVALID_ARG,
+                                     GR_E_BUSY,   GR_E_FORMAT,    GR_E_NOT_FOUND};
+    for (size_t i = 0; i < sizeof engine_side / sizeof *engine_side; i++)
+        assert_true(gr_route_should_fall_back(engine_side[i]));
+    for (size_t i = 0; i < sizeof caller_side / sizeof *caller_side; i++)
+        assert_false(gr_route_should_fall_back(caller_side[i]));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_defaults),   cmocka_unit_test(test_runtime_flags),
         cmocka_unit_test(test_config_overrides), cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_reload_and_file), cmocka_unit_test(test_concurrent_flags),
+        cmocka_unit_test(test_alternative),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

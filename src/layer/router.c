@@ -329,7 +329,7 @@ static const char *sel_name(engine_sel e) { return e == SEL_LOCAL ? "local" : "c
 
 gr_route gr_router_route(gr_router *r, const char *feature, gr_route_decision *d) {
     memset(d, 0, sizeof *d);
-    d->route = GR_ROUTE_UNAVAILABLE;
+    d->route = d->alternative = GR_ROUTE_UNAVAILABLE;
     int idx = feature ? feature_index(feature, strlen(feature)) : -1;
     if (!r || idx < 0) {
         snprintf(d->reason, sizeof d->reason, "unknown feature \"%.64s\"", feature ? feature : "(null)");
@@ -351,6 +351,8 @@ gr_route gr_router_route(gr_router *r, const char *feature, gr_route_decision *d
     const char *why = unusable(f.engine, &s, b1, sizeof b1);
     if (!why) {
         d->route = to_route(f.engine);
+        if (f.fallback != SEL_NONE && !unusable(f.fallback, &s, b2, sizeof b2))
+            d->alternative = to_route(f.fallback);
         snprintf(d->reason, sizeof d->reason, "%s: configured %s", fn, sel_name(f.engine));
         return d->route;
     }
@@ -369,4 +371,20 @@ gr_route gr_router_route(gr_router *r, const char *feature, gr_route_decision *d
     snprintf(d->reason, sizeof d->reason, "%s: configured %s, but %.80s; fallback %s: %.60s", fn, sel_name(f.engine),
              why, sel_name(f.fallback), why2);
     return d->route;
+}
+
+bool gr_route_should_fall_back(gr_status s) {
+    switch (s) {
+    case GR_E_CONTEXT_FULL:
+    case GR_E_INVALID_OUTPUT:
+    case GR_E_NETWORK:
+    case GR_E_AUTH:
+    case GR_E_RATE_LIMITED:
+    case GR_E_UPSTREAM:
+    case GR_E_UNAVAILABLE:
+    case GR_E_ABORTED:
+        return true;
+    default:
+        return false;
+    }
 }

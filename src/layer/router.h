@@ -31,6 +31,10 @@ typedef struct gr_route_decision {
     bool stream;           /* stream partial text (conversational) or not (structured) */
     bool vision;           /* the feature needs image input */
     bool fallback;         /* served by the fallback engine, not the configured one */
+    gr_route alternative;  /* the configured fallback when the chosen engine is the configured one
+                              and the fallback is usable now: where a request goes if the chosen
+                              engine fails before any text (gr_route_should_fall_back); else
+                              GR_ROUTE_UNAVAILABLE */
     char reason[224];
 } gr_route_decision;
 
@@ -51,6 +55,12 @@ gr_status gr_router_reload(gr_router *r, const char *json, size_t len, char *err
 
 /* Returns d->route. Unknown or NULL feature -> GR_ROUTE_UNAVAILABLE with the reason. */
 gr_route gr_router_route(gr_router *r, const char *feature, gr_route_decision *d);
+
+/* Whether a request that failed with s on one engine (before any text reached the client) may be
+ * tried on the feature's fallback: failures of that engine (context full, invalid structured output,
+ * network, auth, rate limit, upstream, unavailable, aborted), not the caller's (cancel, deadline,
+ * bad arguments, busy). */
+bool gr_route_should_fall_back(gr_status s);
 
 /* Runtime state. Initially: no local model, not degraded, cloud not configured, cloud reachable. */
 void gr_router_set_local_loaded(gr_router *r, bool loaded);

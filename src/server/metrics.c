@@ -49,6 +49,12 @@ void srv_metrics_cancel(srv_metrics *m, srv_stage stage) {
     pthread_mutex_unlock(&m->mu);
 }
 
+void srv_metrics_fallback(srv_metrics *m, bool to_cloud) {
+    pthread_mutex_lock(&m->mu);
+    m->fallbacks[to_cloud]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void srv_metrics_result(srv_metrics *m, const gr_result *r) {
     int e = strcmp(r->engine, "cloud") == 0;
     double prompt_s = r->timings.ttft_ms / 1e3;
@@ -203,6 +209,12 @@ char *srv_metrics_text(gr_server *s) {
     for (int i = 0; i < 3; i++)
         put(&t, "gemrun_cancellations_total{stage=\"%s\"} %llu\n", STAGE_NAMES[i],
             (unsigned long long)m.cancelled[i]);
+    put(&t,
+        "# HELP gemrun_fallbacks_total Requests whose engine failed before any text and that went to "
+        "the feature's fallback engine.\n"
+        "# TYPE gemrun_fallbacks_total counter\n"
+        "gemrun_fallbacks_total{to=\"local\"} %llu\ngemrun_fallbacks_total{to=\"cloud\"} %llu\n",
+        (unsigned long long)m.fallbacks[0], (unsigned long long)m.fallbacks[1]);
     engine_counters(&t, &m);
     histogram(&t, &m);
     queue_gauges(&t, s);

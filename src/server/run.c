@@ -558,6 +558,39 @@ static srv_job *start_job(srv_req *r, srv_gen *g, const resolved *rv, srv_mode m
     return j;
 }
 
+/* The engine failed before any text reached the client: when the feature's configuration names a
+ * fallback that is usable now (the router's `alternative`) and the failure is the engine's, not the
+ * caller's, the same request goes to the other engine. Returns the job whose answer the client gets
+ * (the first one when there is no fallback or it cannot be started). */
+static srv_job *fall_back(srv_req *r, srv_gen *g, const resolved *rv, srv_mode mode, srv_job *j,
+                          bool streaming, bool *alive) {
+    pthread_mutex_lock(&j->mu);
+    bool early = j->done && j->pend_len == 0 && !j->got_first;
+    pthread_mutex_unlock(&j->mu);
+    if (!early || rv->d.alternative == GR_ROUTE_UNAVAILABLE) return j;
+    const gr_result *res = job_result(j);
+    if (!res || res->status == GR_OK || !gr_route_should_fall_back(res->status)) return j;
+    gr_server *s = r->srv;
+    resolved alt = *rv;
+    alt.slot = rv->d.alternative == GR_ROUTE_LOCAL ? &s->local : &s->cloud;
+    if (!alt.slot->queue) return j;
+    alt.d.route = rv->d.alternative;
+    alt.d.alternative = GR_ROUTE_UNAVAILABLE;
+    alt.d.fallback = true;
+    snprintf(alt.d.reason, sizeof alt.d.reason, "%s: %s failed (%.110s); fell back to %s", rv->feature,
+             gr_route_str(rv->d.route), res->error[0] ? res->error : gr_status_str(res->status),
+             gr_route_str(alt.d.route));
+    int http;
+    char msg[400];
+    srv_job *j2 = start_job(r, g, &alt, mode, &http, msg, sizeof msg);
+    if (!j2) return j;
+    srv_metrics_fallback(&s->metrics, alt.d.route == GR_ROUTE_CLOUD);
+    snprintf(r->fallback_from, sizeof r->fallback_from, "%s", gr_route_str(rv->d.route));
+    job_unref(j);
+    *alive = job_wait(j2, streaming && j2->forward);
+    return j2;
+}
+
 /* The idle timeout is off while a generation runs (a long prefill or a slow token is not an idle
  * client); setting it again after 0 restarts its timer. */
 static void restore_timeout(srv_req *r) {
@@ -587,6 +620,7 @@ static int run(srv_req *r, srv_gen *g, const char *model_name, srv_mode mode) {
     bool streaming =
         mode == MODE_GEMINI_SSE || mode == MODE_GEMINI_ARRAY || mode == MODE_OPENAI_SSE;
     bool alive = job_wait(j, streaming && j->forward);
+    if (alive) j = fall_back(r, g, &rv, mode, j, streaming, &alive);
     copy_log(r, j, NULL);
     if (!alive) {
         r->outcome = SRV_OUT_CANCELLED;

@@ -443,6 +443,7 @@ static void access_log(srv_req *r) {
     if (r->feature[0]) gr_jw_key(&w, "feature"), gr_jw_str(&w, r->feature);
     if (r->engine[0]) gr_jw_key(&w, "engine"), gr_jw_str(&w, r->engine);
     if (r->model[0]) gr_jw_key(&w, "model"), gr_jw_str(&w, r->model);
+    if (r->fallback_from[0]) gr_jw_key(&w, "fallback_from"), gr_jw_str(&w, r->fallback_from);
     if (r->prompt_tokens) gr_jw_key(&w, "prompt_tokens"), gr_jw_int(&w, r->prompt_tokens);
     if (r->completion_tokens)
         gr_jw_key(&w, "completion_tokens"), gr_jw_int(&w, r->completion_tokens);

@@ -99,6 +99,7 @@ typedef struct srv_metrics {
     pthread_mutex_t mu;
     uint64_t requests[SRV_API_COUNT][SRV_OUT_COUNT];
     uint64_t cancelled[3];                          /* by srv_stage */
+    uint64_t fallbacks[2];                          /* requests retried on [0] local, [1] cloud */
     uint64_t prompt_tokens[2], generated_tokens[2]; /* [0] local, [1] cloud */
     double prompt_seconds[2], generation_seconds[2];
     uint64_t ttft_bucket[SRV_TTFT_BUCKETS + 1];
@@ -111,6 +112,7 @@ void srv_metrics_init(srv_metrics *m);
 void srv_metrics_destroy(srv_metrics *m);
 void srv_metrics_request(srv_metrics *m, srv_api api, srv_outcome o);
 void srv_metrics_cancel(srv_metrics *m, srv_stage stage);
+void srv_metrics_fallback(srv_metrics *m, bool to_cloud);
 void srv_metrics_result(srv_metrics *m, const gr_result *r);
 void srv_metrics_ttft(srv_metrics *m, double seconds);
 void srv_metrics_in_flight(srv_metrics *m, int delta);
@@ -173,6 +175,7 @@ typedef struct srv_req {
     int http_status;
     srv_outcome outcome;
     char feature[40], engine[16], model[128];
+    char fallback_from[16]; /* the engine that failed before this request went to its fallback */
     int prompt_tokens, completion_tokens;
     double ttft_ms;
     srv_job *job; /* a streaming generation still in flight, NULL otherwise */

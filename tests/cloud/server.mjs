@@ -127,10 +127,14 @@ function gemChunks() {
   })).map((r, i, a) => (i === a.length - 1 ? { ...r, usageMetadata: G_USAGE } : r));
 }
 
+// A valid Mermaid mind map (scenario "mermaid": what a cloud model answers for a diagram feature).
+const MERMAID = 'mindmap\n  root((Fractions))\n    Halves\n    Quarters';
+
 function gemUnary(scenario) {
   if (scenario === 'max-tokens') return gResponse([{ text: 'cut sh' }], { finish: 'MAX_TOKENS', usage: G_USAGE });
   if (scenario === 'blocked') return { promptFeedback: { blockReason: 'SAFETY' }, usageMetadata: { promptTokenCount: 7, totalTokenCount: 7 } };
   if (scenario === 'json') return gResponse([{ text: '{"answer": 42}' }], { finish: 'STOP', usage: G_USAGE });
+  if (scenario === 'mermaid') return gResponse([{ text: MERMAID }], { finish: 'STOP', usage: G_USAGE });
   return gResponse([{ text: 'secret plan', thought: true }, { text: 'Hello, world! Ünïcødé ✓' }], { finish: 'STOP', usage: G_USAGE });
 }
 
