@@ -148,7 +148,7 @@ static void bench_prefill(gr_queue *q, const gr_model *m, int reps) {
     for (int r = 0; r < reps && n < 64; r++) {
         char *text = make_prompt(m, r, 4096);
         if (!text) return;
-        gr_message msg = {GR_ROLE_USER, text};
+        gr_message msg = {.role = GR_ROLE_USER, .text = text};
         gr_request req = {
             .messages = &msg, .n_messages = 1, .max_tokens = 1, .sampling = {.temperature = 0}};
         watch w = {0};
@@ -193,7 +193,7 @@ static void bench_decode(gr_queue *q, int reps) {
     double lat[64], idle[64], pidle[64], extra[64], tps[64];
     int n = 0;
     for (int r = 0; r < reps && n < 64; r++) {
-        gr_message msg = {GR_ROLE_USER, "Write a long story about a lighthouse keeper."};
+        gr_message msg = {.role = GR_ROLE_USER, .text = "Write a long story about a lighthouse keeper."};
         gr_request req = {.messages = &msg,
                           .n_messages = 1,
                           .max_tokens = 4000,

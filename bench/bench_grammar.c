@@ -49,8 +49,7 @@ static char *read_schema(const char *name, size_t *n) {
 
 static gr_status gen(gr_engine *e, const gr_output_constraint *oc, uint64_t seed, int max_tokens,
                      gr_result *r) {
-    gr_message msg = {GR_ROLE_USER,
-                      "Reply with JSON only: describe an order with a customer and lines."};
+    gr_message msg = {.role = GR_ROLE_USER, .text = "Reply with JSON only: describe an order with a customer and lines."};
     gr_request req = {.messages = &msg, .n_messages = 1, .max_tokens = max_tokens, .output = *oc};
     req.sampling.temperature = 1.0f;
     req.sampling.seed = seed;

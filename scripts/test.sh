@@ -26,7 +26,8 @@ echo "== ASan + UBSan gemrun serve under the loopback tests (official clients, h
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   GEMRUN_BIN="$PWD/build/release/gemrun" GEMRUN_SERVE_BIN="$PWD/build/asan/gemrun" \
   node --test --test-concurrency=1 tests/serve/clients.test.mjs tests/serve/hostile.test.mjs \
-  tests/serve/ops.test.mjs tests/serve/load.test.mjs tests/serve/cloud.test.mjs tests/serve/fallback.test.mjs
+  tests/serve/ops.test.mjs tests/serve/load.test.mjs tests/serve/cloud.test.mjs tests/serve/fallback.test.mjs \
+  tests/serve/images.test.mjs
 
 echo "== TSan build + the concurrent tests (pool, queue stress, local engine cancel)"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DGR_TSAN=ON -DGR_NODE_TESTS=OFF >/dev/null

@@ -14,7 +14,10 @@
 
 #include <cmocka.h>
 
+#include "cloud/gemini.h"
 #include "cloud/node_server.h"
+#include "cloud/openai.h"
+#include "core/json.h"
 #include "engine/engine_cloud.h"
 
 #include <pthread.h>
@@ -87,10 +90,10 @@ static int sink(void *user, const char *d, size_t n) {
 }
 
 static const gr_message CHAT[] = {
-    {GR_ROLE_SYSTEM, "Answer briefly."},
-    {GR_ROLE_USER, "Say hello"},
-    {GR_ROLE_MODEL, "Hi."},
-    {GR_ROLE_USER, "Again, please"},
+    {.role = GR_ROLE_SYSTEM, .text = "Answer briefly."},
+    {.role = GR_ROLE_USER, .text = "Say hello"},
+    {.role = GR_ROLE_MODEL, .text = "Hi."},
+    {.role = GR_ROLE_USER, .text = "Again, please"},
 };
 static const char *const STOPS[] = {"\n\n", "END"};
 
@@ -949,6 +952,38 @@ static void test_cli_never_prints_key(void **state) {
     }
 }
 
+/* Images in both wire formats: Gemini inline_data parts after the text, OpenAI content parts with
+ * data: URLs; messages without images keep the plain forms. */
+static void test_image_bodies(void **state) {
+    (void)state;
+    gr_image im[2] = {{"image/png", "iVBORw0KGgo="}, {"image/jpeg", "/9j/4AAQ"}};
+    gr_message m[2] = {{.role = GR_ROLE_USER, .text = "Read this", .images = im, .n_images = 2},
+                       {.role = GR_ROLE_MODEL, .text = "ok"}};
+    gr_request rq = {.messages = m, .n_messages = 2, .sampling = {.temperature = -1}};
+    char *body = NULL, err[256];
+    size_t len = 0;
+    gr_json *doc = NULL;
+    assert_int_equal(gr_gemini_build_body(&rq, false, &body, &len, err, sizeof err), GR_OK);
+    assert_int_equal(gr_json_parse(body, len, NULL, &doc, err, sizeof err), GR_OK);
+    const gr_json_val *parts = gr_json_get(gr_json_at(gr_json_get(gr_json_root(doc), "contents"), 0), "parts");
+    assert_int_equal(gr_json_len(parts), 3);
+    assert_string_equal(gr_json_str(gr_json_get(gr_json_at(parts, 0), "text"), NULL), "Read this");
+    const gr_json_val *d = gr_json_get(gr_json_at(parts, 2), "inline_data");
+    assert_string_equal(gr_json_str(gr_json_get(d, "mime_type"), NULL), "image/jpeg");
+    assert_string_equal(gr_json_str(gr_json_get(d, "data"), NULL), "/9j/4AAQ");
+    gr_json_free(doc), free(body);
+    assert_int_equal(gr_openai_build_body(&rq, "m", false, &body, &len, err, sizeof err), GR_OK);
+    assert_int_equal(gr_json_parse(body, len, NULL, &doc, err, sizeof err), GR_OK);
+    const gr_json_val *msgs = gr_json_get(gr_json_root(doc), "messages");
+    const gr_json_val *content = gr_json_get(gr_json_at(msgs, 0), "content");
+    assert_int_equal(gr_json_len(content), 3);
+    assert_string_equal(gr_json_str(gr_json_get(gr_json_at(content, 0), "type"), NULL), "text");
+    const gr_json_val *u = gr_json_get(gr_json_get(gr_json_at(content, 1), "image_url"), "url");
+    assert_string_equal(gr_json_str(u, NULL), "data:image/png;base64,iVBORw0KGgo=");
+    assert_string_equal(gr_json_str(gr_json_get(gr_json_at(msgs, 1), "content"), NULL), "ok");
+    gr_json_free(doc), free(body);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemini_stream),
@@ -967,6 +1002,7 @@ int main(void) {
         cmocka_unit_test(test_openai),
         cmocka_unit_test(test_config_json),
         cmocka_unit_test(test_key_scrubbed_from_errors),
+        cmocka_unit_test(test_image_bodies),
         cmocka_unit_test(test_cli_never_prints_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

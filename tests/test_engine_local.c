@@ -240,7 +240,7 @@ static char *long_text(int words) {
  */
 
 static void check_against_reference(const gr_model *m, gr_engine *e, const char *prompt, int max) {
-    gr_message msg[2] = {{GR_ROLE_SYSTEM, "Be brief."}, {GR_ROLE_USER, prompt}};
+    gr_message msg[2] = {{.role = GR_ROLE_SYSTEM, .text = "Be brief."}, {.role = GR_ROLE_USER, .text = prompt}};
     ref_out r;
     reference(m, msg, 2, max, &r);
     gr_request req = {.messages = msg, .n_messages = 2, .max_tokens = max};
@@ -284,9 +284,9 @@ static void test_matches_reference(void **st) {
 
 static void test_prefix_reuse(void **st) {
     gr_engine *e = new_engine(F.m4, 512, 16);
-    gr_message conv[3] = {{GR_ROLE_USER, "the heat is here"},
-                          {GR_ROLE_MODEL, "the tea"},
-                          {GR_ROLE_USER, "her other tea"}};
+    gr_message conv[3] = {{.role = GR_ROLE_USER, .text = "the heat is here"},
+                          {.role = GR_ROLE_MODEL, .text = "the tea"},
+                          {.role = GR_ROLE_USER, .text = "her other tea"}};
     gr_request req = {.messages = conv, .n_messages = 1, .max_tokens = 4};
     gr_result out;
     assert_int_equal(gr_engine_generate(e, &req, NULL, NULL, NULL, &out), GR_OK);
@@ -335,7 +335,7 @@ static void *cancel_thread(void *u) {
 static void test_cancel_mid_prefill(void **st) {
     gr_engine *e = new_engine(F.m4, 4096, 64);
     char *text = long_text(1200);
-    gr_message msg = {GR_ROLE_USER, text};
+    gr_message msg = {.role = GR_ROLE_USER, .text = text};
     gr_request req = {.messages = &msg, .n_messages = 1, .max_tokens = 4};
     /* uncancelled first, to know the prefill takes longer than the delay used below */
     gr_result out;
@@ -377,7 +377,7 @@ static const char *long_answer_prompt(const gr_model *m, int need) {
     static const char *cands[] = {"the heat", "hi there", "other", "tea",     "her", "hot tea",
                                   "nest",     "rose",     "tin",   "the the", "a",   "sheer"};
     for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
-        gr_message msg = {GR_ROLE_USER, cands[i]};
+        gr_message msg = {.role = GR_ROLE_USER, .text = cands[i]};
         ref_out r;
         reference(m, &msg, 1, need, &r);
         if (!r.stopped) return cands[i];
@@ -389,7 +389,7 @@ static void test_cancel_mid_decode(void **st) {
     const char *p = long_answer_prompt(F.m4, 60);
     assert_non_null(p);
     gr_engine *e = new_engine(F.m4, 512, 64);
-    gr_message msg = {GR_ROLE_USER, p};
+    gr_message msg = {.role = GR_ROLE_USER, .text = p};
     gr_request req = {.messages = &msg, .n_messages = 1, .max_tokens = 60};
     gr_cancel c;
     gr_cancel_init(&c);
@@ -424,7 +424,7 @@ static void test_cancel_mid_decode(void **st) {
 static void test_deadline(void **st) {
     gr_engine *e = new_engine(F.m4, 4096, 64);
     char *text = long_text(1200);
-    gr_message msg = {GR_ROLE_USER, text};
+    gr_message msg = {.role = GR_ROLE_USER, .text = text};
     gr_request req = {
         .messages = &msg, .n_messages = 1, .max_tokens = 4, .deadline = gr_now() + 0.03};
     gr_result out;
@@ -446,7 +446,7 @@ static void test_deadline(void **st) {
 static void test_context_full_and_bad_requests(void **st) {
     gr_engine *e = new_engine(F.m3, 128, 64);
     char *text = long_text(200);
-    gr_message msg = {GR_ROLE_USER, text};
+    gr_message msg = {.role = GR_ROLE_USER, .text = text};
     gr_request req = {.messages = &msg, .n_messages = 1, .max_tokens = 4};
     gr_result out;
     assert_int_equal(gr_engine_generate(e, &req, NULL, NULL, NULL, &out), GR_E_CONTEXT_FULL);
@@ -465,7 +465,7 @@ static void test_context_full_and_bad_requests(void **st) {
         assert_int_equal(out.usage.prompt_tokens + out.usage.completion_tokens, 129);
     gr_result_clear(&out);
     /* Gemma 3 turns must alternate: a clear error, no crash */
-    gr_message two[2] = {{GR_ROLE_USER, "a"}, {GR_ROLE_USER, "b"}};
+    gr_message two[2] = {{.role = GR_ROLE_USER, .text = "a"}, {.role = GR_ROLE_USER, .text = "b"}};
     req.messages = two, req.n_messages = 2;
     assert_int_equal(gr_engine_generate(e, &req, NULL, NULL, NULL, &out), GR_E_INVALID_ARG);
     gr_result_clear(&out);
@@ -496,7 +496,7 @@ static void test_through_queue(void **st) {
     gr_queue *q = NULL;
     char err[256];
     assert_int_equal(gr_queue_new(&qc, &q, err, sizeof err), GR_OK);
-    gr_message m1 = {GR_ROLE_USER, p}, m2 = {GR_ROLE_USER, "the heat"};
+    gr_message m1 = {.role = GR_ROLE_USER, .text = p}, m2 = {.role = GR_ROLE_USER, .text = "the heat"};
     gr_request long_req = {.messages = &m1, .n_messages = 1, .max_tokens = 200};
     gr_request short_req = {.messages = &m2, .n_messages = 1, .max_tokens = 5};
     gr_task *t1, *t2, *t3;
@@ -531,7 +531,7 @@ static void test_public_api(void **st) {
     gr_generator *g = NULL;
     assert_int_equal(gr_generator_new(&gp, &g, err, sizeof err), GR_OK);
     gr_msg pm = {GR_MSG_USER, "the heat"};
-    gr_message im = {GR_ROLE_USER, "the heat"};
+    gr_message im = {.role = GR_ROLE_USER, .text = "the heat"};
     ref_out r;
     reference(F.m4, &im, 1, 7, &r);
     gr_gen_opts o = {.max_tokens = 7};

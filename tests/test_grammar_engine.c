@@ -90,7 +90,7 @@ static int teardown(void **state) {
 
 static gr_status gen(const gr_output_constraint *oc, uint64_t seed, int max_tokens,
                      const char *const *stop, size_t n_stop, gr_result *r) {
-    gr_message msg = {GR_ROLE_USER, "Describe an order as JSON."};
+    gr_message msg = {.role = GR_ROLE_USER, .text = "Describe an order as JSON."};
     gr_request req = {.messages = &msg,
                       .n_messages = 1,
                       .max_tokens = max_tokens,

@@ -24,6 +24,7 @@ typedef struct fixture {
     gr_fake_config cfg;
     atomic_int factory_calls;
     atomic_int fail_calls; /* the next this-many factory calls fail */
+    gr_engine *engine;     /* the last one made (read after a task completed: ordered by it) */
 } fixture;
 
 static gr_status factory(void *user, gr_engine **out, char *err, size_t errlen) {
@@ -33,7 +34,9 @@ static gr_status factory(void *user, gr_engine **out, char *err, size_t errlen) 
         atomic_fetch_sub(&fx->fail_calls, 1);
         return gr_err(GR_E_IO, err, errlen, "fake factory failure");
     }
-    return gr_fake_engine_new(&fx->cfg, out, err, errlen);
+    gr_status s = gr_fake_engine_new(&fx->cfg, out, err, errlen);
+    if (s == GR_OK) fx->engine = *out;
+    return s;
 }
 
 static gr_queue *new_queue(fixture *fx, size_t max_pending) {
@@ -51,7 +54,7 @@ typedef struct req_buf {
 } req_buf;
 
 static const gr_request *make_req(req_buf *b, const char *text, int max_tokens, double deadline) {
-    b->msg = (gr_message){GR_ROLE_USER, text};
+    b->msg = (gr_message){.role = GR_ROLE_USER, .text = text};
     b->req = (gr_request){0};
     b->req.messages = &b->msg;
     b->req.n_messages = 1;
@@ -141,6 +144,33 @@ static void test_basic(void **state) {
     gr_queue *q2;
     assert_int_equal(gr_queue_new(&bad, &q2, err, sizeof err), GR_E_INVALID_ARG);
     assert_non_null(strstr(err, "factory"));
+}
+
+/* The request is the caller's only until submit returns: texts and images are copied. */
+static void test_request_copied(void **state) {
+    (void)state;
+    fixture fx = {0};
+    gr_queue *q = new_queue(&fx, 0);
+    char text[] = "look at these", mime[] = "image/png", data[] = "iVBORw0KGgo=";
+    gr_image im[2] = {{mime, data}, {"image/jpeg", "/9j/4AAQ"}};
+    gr_message m[2] = {{.role = GR_ROLE_SYSTEM, .text = "sys"},
+                       {.role = GR_ROLE_USER, .text = text, .images = im, .n_images = 2}};
+    gr_request rq = {.messages = m, .n_messages = 2, .max_tokens = 2};
+    gr_task *t = NULL;
+    assert_int_equal(gr_queue_submit(q, &rq, NULL, &t, NULL, 0), GR_OK);
+    memset(text, 'X', sizeof text - 1), memset(mime, 'X', sizeof mime - 1);
+    memset(data, 'X', sizeof data - 1);
+    im[1] = (gr_image){NULL, NULL};
+    m[1].n_images = 0;
+    gr_task_wait(t);
+    assert_int_equal(gr_task_result(t)->status, GR_OK);
+    char *tr = NULL;
+    assert_int_equal(gr_fake_engine_last_request(fx.engine, &tr, NULL), GR_OK);
+    assert_string_equal(tr, "[system]\nsys\n[user]\nlook at these\n[image image/png iVBORw0KGgo=]\n"
+                            "[image image/jpeg /9j/4AAQ]\n");
+    free(tr);
+    gr_task_release(t);
+    gr_queue_free(q);
 }
 
 /* The fake engine really is exclusive: two unqueued concurrent calls collide (so the FIFO test below
@@ -698,6 +728,7 @@ static void test_stress(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_request_copied),
         cmocka_unit_test(test_fake_engine_is_exclusive),
         cmocka_unit_test(test_fifo_order_8_threads),
         cmocka_unit_test(test_cancel_pending_and_running),

@@ -290,9 +290,9 @@ static void test_alternative(void **state) {
     assert_true(d.fallback);
     assert_int_equal(d.alternative, GR_ROUTE_UNAVAILABLE);
     gr_router_free(r);
-    const gr_status engine_side[] = {GR_E_CONTEXT_FULL, GR_E_INVALID_OUTPUT, GR_E_NETWORK, GR_E_AUTH,
-                                     GR_E_RATE_LIMITED, GR_E_UPSTREAM,       GR_E_UNAVAILABLE,
-                                     GR_E_ABORTED};
+    const gr_status engine_side[] = {GR_E_CONTEXT_FULL, GR_E_UNSUPPORTED, GR_E_INVALID_OUTPUT,
+                                     GR_E_NETWORK,      GR_E_AUTH,        GR_E_RATE_LIMITED,
+                                     GR_E_UPSTREAM,     GR_E_UNAVAILABLE, GR_E_ABORTED};
     const gr_status caller_side[] = {GR_OK,       GR_E_CANCELLED, GR_E_TIMEOUT, GR_E_INVALID_ARG,
                                      GR_E_BUSY,   GR_E_FORMAT,    GR_E_NOT_FOUND};
     for (size_t i = 0; i < sizeof engine_side / sizeof *engine_side; i++)

@@ -259,7 +259,7 @@ static gr_rtcheck_state run_engine(gr_model *m, gr_runtime_check *c, int want) {
     gr_engine *e = NULL;
     char err[256] = "";
     assert_int_equal(gr_local_engine_new(&cfg, &e, err, sizeof err), GR_OK);
-    gr_message msg = {GR_ROLE_USER, "the"};
+    gr_message msg = {.role = GR_ROLE_USER, .text = "the"};
     for (int i = 0; i < 20 && c->state == GR_RTCHECK_PENDING; i++) {
         gr_request req = {.messages = &msg, .n_messages = 1, .max_tokens = want + 1,
                           .sampling = {.temperature = 1.0f, .seed = (uint64_t)i + 1}};

@@ -115,7 +115,11 @@ static void test_gemini_errors(void **state) {
     expect_error(srv_gemini_parse,
                  "{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":\"image/"
                  "png\",\"data\":\"AA\"}}]}]}",
-                 "only text parts");
+                 "contents[0].parts[0].inlineData: the bytes are not a png image");
+    expect_error(srv_gemini_parse,
+                 "{\"contents\":[{\"parts\":[{\"inlineData\":{\"mimeType\":\"image/"
+                 "png\",\"data\":\"iVBO$RKGgo\"}}]}]}",
+                 "data is not valid base64");
     expect_error(srv_gemini_parse, "{\"contents\":[{\"parts\":[{\"text\":1}]}]}",
                  "contents[0].parts[0].text");
     expect_error(
@@ -201,7 +205,16 @@ static void test_openai(void **state) {
     expect_error(srv_openai_parse,
                  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_"
                  "url\"}]}]}",
-                 "messages[0].content[0]: only");
+                 "messages[0].content[0].image_url.url: required");
+    expect_error(srv_openai_parse,
+                 "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_"
+                 "audio\"}]}]}",
+                 "messages[0].content[0]: only text and image_url");
+    expect_error(srv_openai_parse,
+                 "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":[{\"type\":\"image_"
+                 "url\",\"image_url\":\"data:image/png;base64,iVBORw0KGgo=\"}]},{\"role\":\"user\","
+                 "\"content\":\"x\"}]}",
+                 "images are not allowed here");
     expect_error(srv_openai_parse,
                  "{\"model\":\"m\",\"n\":2,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
                  "n: 2");

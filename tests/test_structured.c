@@ -81,8 +81,9 @@ typedef struct call {
 
 static const gr_request *req_for(call *c, gr_output_kind kind, const char *schema,
                                  const char *user) {
-    c->msgs[0] = (gr_message){GR_ROLE_SYSTEM, "You answer in the requested format."};
-    c->msgs[1] = (gr_message){GR_ROLE_USER, user};
+    c->msgs[0] =
+        (gr_message){.role = GR_ROLE_SYSTEM, .text = "You answer in the requested format."};
+    c->msgs[1] = (gr_message){.role = GR_ROLE_USER, .text = user};
     c->req = (gr_request){.messages = c->msgs, .n_messages = 2, .max_tokens = 0};
     c->req.output = (gr_output_constraint){kind, schema};
     return &c->req;

@@ -88,7 +88,7 @@ int cli_run_cloud(gr_engine *e, const char *prompt, int max_tokens, const gr_sam
     gr_cancel_init(&cancel);
     cli_signals saved;
     cli_cancel_on_signals(&cancel, false, &saved);
-    gr_message msg = {GR_ROLE_USER, prompt};
+    gr_message msg = {.role = GR_ROLE_USER, .text = prompt};
     gr_request rq = {.messages = &msg, .n_messages = 1, .sampling = *sp, .max_tokens = max_tokens};
     gr_result r;
     gr_status s = gr_engine_generate(e, &rq, json ? NULL : to_stdout, NULL, &cancel, &r);

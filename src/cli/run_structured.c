@@ -73,8 +73,8 @@ static void log_report(const gr_structured_report *rep, const gr_result *r) {
 static int run(gr_engine *e, const cli_structured *o, gr_output_kind kind, const char *schema) {
     gr_message msgs[2];
     size_t n = 0;
-    if (o->system) msgs[n++] = (gr_message){GR_ROLE_SYSTEM, o->system};
-    msgs[n++] = (gr_message){GR_ROLE_USER, o->prompt};
+    if (o->system) msgs[n++] = (gr_message){.role = GR_ROLE_SYSTEM, .text = o->system};
+    msgs[n++] = (gr_message){.role = GR_ROLE_USER, .text = o->prompt};
     gr_request req = {
         .messages = msgs, .n_messages = n, .sampling = o->sampling, .max_tokens = o->max_tokens};
     req.output = (gr_output_constraint){kind, schema};

@@ -65,6 +65,15 @@ static void write_contents(gr_jw *w, const gr_request *req, const char *folded) 
         }
         if (m->role == GR_ROLE_USER) first_user = false;
         gr_jw_end(w);
+        for (size_t k = 0; m->images && k < m->n_images; k++) {
+            gr_jw_obj(w);
+            gr_jw_key(w, "inline_data");
+            gr_jw_obj(w);
+            gr_jw_key(w, "mime_type"), gr_jw_str(w, m->images[k].mime_type);
+            gr_jw_key(w, "data"), gr_jw_str(w, m->images[k].base64);
+            gr_jw_end(w);
+            gr_jw_end(w);
+        }
         gr_jw_end(w);
         gr_jw_end(w);
     }

@@ -4,6 +4,8 @@
 
 #include "core/error.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *role_name(gr_chat_role r) {
@@ -62,6 +64,37 @@ static void write_sampling(gr_jw *w, const gr_request *req) {
     }
 }
 
+/* A plain string, or (with images) the content-part array: text, then image_url data: URLs. */
+static void write_content(gr_jw *w, const gr_message *m) {
+    const char *text = m->text ? m->text : "";
+    if (!m->images || !m->n_images) {
+        gr_jw_str(w, text);
+        return;
+    }
+    gr_jw_arr(w);
+    if (*text) {
+        gr_jw_obj(w);
+        gr_jw_key(w, "type"), gr_jw_str(w, "text");
+        gr_jw_key(w, "text"), gr_jw_str(w, text);
+        gr_jw_end(w);
+    }
+    for (size_t k = 0; k < m->n_images; k++) {
+        const gr_image *im = &m->images[k];
+        size_t cap = strlen(im->mime_type) + strlen(im->base64) + 14;
+        char *url = malloc(cap);
+        if (url) snprintf(url, cap, "data:%s;base64,%s", im->mime_type, im->base64);
+        gr_jw_obj(w);
+        gr_jw_key(w, "type"), gr_jw_str(w, "image_url");
+        gr_jw_key(w, "image_url");
+        gr_jw_obj(w);
+        gr_jw_key(w, "url"), gr_jw_str(w, url ? url : "");
+        gr_jw_end(w);
+        gr_jw_end(w);
+        free(url);
+    }
+    gr_jw_end(w);
+}
+
 gr_status gr_openai_build_body(const gr_request *req, const char *model, bool stream, char **body,
                                size_t *len, char *err, size_t errlen) {
     *body = NULL;
@@ -80,7 +113,7 @@ gr_status gr_openai_build_body(const gr_request *req, const char *model, bool st
         gr_jw_key(&w, "role");
         gr_jw_str(&w, role_name(req->messages[i].role));
         gr_jw_key(&w, "content");
-        gr_jw_str(&w, req->messages[i].text ? req->messages[i].text : "");
+        write_content(&w, &req->messages[i]);
         gr_jw_end(&w);
     }
     gr_jw_end(&w);

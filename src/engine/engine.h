@@ -31,9 +31,19 @@
 
 /* Roles are the chat formatter's (GR_ROLE_SYSTEM, GR_ROLE_USER, GR_ROLE_MODEL), so the local engine can
  * hand messages to gr_chat_* without translation. */
+/* An image attached to a message, as the wire formats carry it: base64 (standard alphabet, padded),
+ * e.g. from a Gemini inlineData part or an OpenAI data: URL. Only engines that read images take
+ * them (the cloud engine); the local engine answers GR_E_UNSUPPORTED. */
+typedef struct gr_image {
+    const char *mime_type; /* "image/png", "image/jpeg", "image/webp", "image/heic", "image/heif" */
+    const char *base64;    /* NUL-terminated */
+} gr_image;
+
 typedef struct gr_message {
     gr_chat_role role;
     const char *text; /* UTF-8, NUL-terminated */
+    const gr_image *images; /* after the text, in this order; NULL when n_images == 0 */
+    size_t n_images;
 } gr_message;
 
 /* Sampling parameters. Zero values mean "engine default" except where noted. */

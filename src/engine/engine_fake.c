@@ -232,7 +232,13 @@ static char *transcript_of(const gr_request *req) {
         unsigned r = (unsigned)req->messages[i].role;
         const char *role = r < 3 ? ROLE[r] : "[?]\n";
         const char *t = req->messages[i].text ? req->messages[i].text : "";
-        if (!append(&g, role, strlen(role)) || !append(&g, t, strlen(t)) || !append(&g, "\n", 1)) {
+        bool ok = append(&g, role, strlen(role)) && append(&g, t, strlen(t)) && append(&g, "\n", 1);
+        for (size_t k = 0; ok && req->messages[i].images && k < req->messages[i].n_images; k++) {
+            const gr_image *im = &req->messages[i].images[k];
+            ok = append(&g, "[image ", 7) && append(&g, im->mime_type, strlen(im->mime_type)) &&
+                 append(&g, " ", 1) && append(&g, im->base64, strlen(im->base64)) && append(&g, "]\n", 2);
+        }
+        if (!ok) {
             free(g.buf);
             return NULL;
         }

@@ -51,7 +51,8 @@ gr_status gr_fake_engine_new(const gr_fake_config *cfg, gr_engine **out, char *e
 /* Number of generate() calls this instance has started. */
 long gr_fake_engine_calls(const gr_engine *e);
 /* The messages of the last generate() call as a transcript, one block per message:
- * "[system]\n", "[user]\n" or "[model]\n", then the text and a newline; malloc'ed into *transcript
+ * "[system]\n", "[user]\n" or "[model]\n", then the text and a newline, then a line
+ * "[image MIME BASE64]" per image; malloc'ed into *transcript
  * (free it). *kind (may be NULL) gets the request's output kind. GR_E_NOT_FOUND before the first call. */
 gr_status gr_fake_engine_last_request(const gr_engine *e, char **transcript, gr_output_kind *kind);
 

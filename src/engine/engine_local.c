@@ -267,6 +267,11 @@ static gr_status build_prompt(local_engine *e, const gr_request *req, int32_t **
     const bool thinking = e->thinking && !constrained(req);
     if (!req->messages || !req->n_messages)
         return gr_err(GR_E_INVALID_ARG, err, errlen, "request has no messages");
+    for (size_t i = 0; i < req->n_messages; i++)
+        if (req->messages[i].n_images)
+            return gr_err(GR_E_UNSUPPORTED, err, errlen,
+                          "the local engine reads text only: message %zu has %zu image(s)", i,
+                          req->messages[i].n_images);
     gr_chat_msg *msgs = calloc(req->n_messages, sizeof *msgs);
     if (!msgs) return gr_err(GR_E_NOMEM, err, errlen, "out of memory");
     for (size_t i = 0; i < req->n_messages; i++) {

@@ -44,7 +44,8 @@ static gr_status to_request(const gr_msg *msgs, size_t n, const gr_gen_opts *o, 
         if (msgs[i].role < GR_MSG_SYSTEM || msgs[i].role > GR_MSG_MODEL)
             return gr_err(GR_E_INVALID_ARG, err, errlen, "messages[%zu].role: %d is not a role", i,
                           msgs[i].role);
-        tmp[i] = (gr_message){(gr_chat_role)msgs[i].role, msgs[i].text ? msgs[i].text : ""};
+        tmp[i] = (gr_message){.role = (gr_chat_role)msgs[i].role,
+                              .text = msgs[i].text ? msgs[i].text : ""};
     }
     gr_gen_opts d = {0};
     if (!o) o = &d;

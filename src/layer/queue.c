@@ -375,12 +375,19 @@ static const char *arena_str(char **p, const char *s) {
     return r;
 }
 
-/* Copy the request into one allocation owned by the task: the message and stop-pointer arrays
- * first (pointer-aligned), then every string. */
+/* Copy the request into one allocation owned by the task: the message, image and stop-pointer
+ * arrays first (pointer-aligned), then every string. */
 static gr_status copy_request(gr_task *t, const gr_request *req) {
-    size_t n = req->n_messages * sizeof(gr_message) + req->n_stop * sizeof(char *);
-    for (size_t i = 0; i < req->n_messages; i++)
-        n += strlen(req->messages[i].text ? req->messages[i].text : "") + 1;
+    size_t n_img = 0;
+    for (size_t i = 0; i < req->n_messages; i++) n_img += req->messages[i].images ? req->messages[i].n_images : 0;
+    size_t n = req->n_messages * sizeof(gr_message) + n_img * sizeof(gr_image) + req->n_stop * sizeof(char *);
+    for (size_t i = 0; i < req->n_messages; i++) {
+        const gr_message *m = &req->messages[i];
+        n += strlen(m->text ? m->text : "") + 1;
+        for (size_t k = 0; m->images && k < m->n_images; k++)
+            n += strlen(m->images[k].mime_type ? m->images[k].mime_type : "") +
+                 strlen(m->images[k].base64 ? m->images[k].base64 : "") + 2;
+    }
     for (size_t i = 0; i < req->n_stop; i++) n += strlen(req->stop[i] ? req->stop[i] : "") + 1;
     if (req->output.schema) n += strlen(req->output.schema) + 1;
     if (req->feature) n += strlen(req->feature) + 1;
@@ -388,11 +395,18 @@ static gr_status copy_request(gr_task *t, const gr_request *req) {
     if (!t->arena) return GR_E_NOMEM;
     t->req = *req;
     gr_message *msgs = (gr_message *)(void *)t->arena;
-    const char **stops = (const char **)(void *)(t->arena + req->n_messages * sizeof(gr_message));
+    gr_image *imgs = (gr_image *)(void *)(msgs + req->n_messages);
+    const char **stops = (const char **)(void *)(imgs + n_img);
     char *p = (char *)(stops + req->n_stop);
     for (size_t i = 0; i < req->n_messages; i++) {
-        msgs[i].role = req->messages[i].role;
-        msgs[i].text = arena_str(&p, req->messages[i].text ? req->messages[i].text : "");
+        const gr_message *m = &req->messages[i];
+        msgs[i] = (gr_message){m->role, arena_str(&p, m->text ? m->text : ""), NULL, 0};
+        if (!m->images || !m->n_images) continue;
+        msgs[i].images = imgs, msgs[i].n_images = m->n_images;
+        for (size_t k = 0; k < m->n_images; k++, imgs++) {
+            imgs->mime_type = arena_str(&p, m->images[k].mime_type ? m->images[k].mime_type : "");
+            imgs->base64 = arena_str(&p, m->images[k].base64 ? m->images[k].base64 : "");
+        }
     }
     for (size_t i = 0; i < req->n_stop; i++) stops[i] = arena_str(&p, req->stop[i] ? req->stop[i] : "");
     t->req.messages = req->n_messages ? msgs : NULL;

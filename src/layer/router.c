@@ -376,6 +376,7 @@ gr_route gr_router_route(gr_router *r, const char *feature, gr_route_decision *d
 bool gr_route_should_fall_back(gr_status s) {
     switch (s) {
     case GR_E_CONTEXT_FULL:
+    case GR_E_UNSUPPORTED:
     case GR_E_INVALID_OUTPUT:
     case GR_E_NETWORK:
     case GR_E_AUTH:

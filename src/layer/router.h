@@ -57,9 +57,9 @@ gr_status gr_router_reload(gr_router *r, const char *json, size_t len, char *err
 gr_route gr_router_route(gr_router *r, const char *feature, gr_route_decision *d);
 
 /* Whether a request that failed with s on one engine (before any text reached the client) may be
- * tried on the feature's fallback: failures of that engine (context full, invalid structured output,
- * network, auth, rate limit, upstream, unavailable, aborted), not the caller's (cancel, deadline,
- * bad arguments, busy). */
+ * tried on the feature's fallback: failures of that engine (context full, something it cannot do such
+ * as image input or a schema keyword, invalid structured output, network, auth, rate limit,
+ * upstream, unavailable, aborted), not the caller's (cancel, deadline, bad arguments, busy). */
 bool gr_route_should_fall_back(gr_status s);
 
 /* Runtime state. Initially: no local model, not degraded, cloud not configured, cloud reachable. */

@@ -105,8 +105,9 @@ static gr_status repair_request(const run *r, const char *answer, const char *er
         return GR_E_NOMEM;
     }
     if (req->n_messages) memcpy(*msgs, req->messages, req->n_messages * sizeof **msgs);
-    (*msgs)[req->n_messages] = (gr_message){GR_ROLE_MODEL, answer ? answer : ""};
-    (*msgs)[req->n_messages + 1] = (gr_message){GR_ROLE_USER, *turn};
+    (*msgs)[req->n_messages] =
+        (gr_message){.role = GR_ROLE_MODEL, .text = answer ? answer : ""};
+    (*msgs)[req->n_messages + 1] = (gr_message){.role = GR_ROLE_USER, .text = *turn};
     *out = *req;
     out->messages = *msgs;
     out->n_messages = req->n_messages + 2;

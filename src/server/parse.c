@@ -36,15 +36,97 @@ static char *own(srv_gen *g, char *s) {
     return s;
 }
 
-static gr_status add_msg(srv_gen *g, gr_chat_role role, const char *text, char *err,
-                         size_t errlen) {
+static gr_status add_msg_images(srv_gen *g, gr_chat_role role, const char *text,
+                                const gr_image *images, size_t n_images, char *err, size_t errlen) {
     if (g->n_msgs >= SRV_MAX_MESSAGES)
         return gr_err(GR_E_INVALID_ARG, err, errlen, "too many messages (at most %d)",
                       SRV_MAX_MESSAGES);
     gr_message *m = realloc(g->msgs, (g->n_msgs + 1) * sizeof *m);
     if (!m) return gr_err(GR_E_NOMEM, err, errlen, "out of memory");
     g->msgs = m;
-    g->msgs[g->n_msgs++] = (gr_message){role, text};
+    g->msgs[g->n_msgs++] = (gr_message){role, text, n_images ? images : NULL, n_images};
+    return GR_OK;
+}
+
+static gr_status add_msg(srv_gen *g, gr_chat_role role, const char *text, char *err,
+                         size_t errlen) {
+    return add_msg_images(g, role, text, NULL, 0, err, errlen);
+}
+
+/* ---- images ------------------------------------------------------------------------------------
+ * Image parts arrive base64-encoded (Gemini inlineData, OpenAI data: URLs) and are passed on as
+ * they are; here they are only checked: a known image type, valid base64, and bytes that start the
+ * way that type does (a mislabelled or truncated upload is refused here, not by the cloud). */
+
+typedef struct img_list {
+    gr_image *v;
+    size_t n;
+} img_list;
+
+static const char *const IMAGE_TYPES[] = {"image/png", "image/jpeg", "image/webp", "image/heic",
+                                          "image/heif", "image/gif"};
+
+static int b64_val(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+/* Valid base64 (standard or URL-safe alphabet, padding optional); the first bytes into head. */
+static bool b64_check(const char *s, size_t n, unsigned char *head, size_t head_cap, size_t *head_n) {
+    while (n && s[n - 1] == '=') n--;
+    if (n % 4 == 1) return false;
+    uint32_t acc = 0;
+    int bits = 0;
+    *head_n = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_val(s[i]);
+        if (v < 0) return false;
+        acc = (acc << 6) | (uint32_t)v, bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (*head_n < head_cap) head[(*head_n)++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return true;
+}
+
+static bool magic_ok(const char *mime, const unsigned char *h, size_t n) {
+    if (!strcmp(mime, "image/png")) return n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8);
+    if (!strcmp(mime, "image/jpeg")) return n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF;
+    if (!strcmp(mime, "image/webp")) return n >= 12 && !memcmp(h, "RIFF", 4) && !memcmp(h + 8, "WEBP", 4);
+    if (!strcmp(mime, "image/gif")) return n >= 6 && (!memcmp(h, "GIF87a", 6) || !memcmp(h, "GIF89a", 6));
+    return n >= 12 && !memcmp(h + 4, "ftyp", 4); /* HEIC / HEIF: an ISO-BMFF box */
+}
+
+/* Check one image and append it to the message's list (the list is owned by the request). */
+static gr_status add_image(srv_gen *g, img_list *l, const char *mime, const char *data, size_t n,
+                           const char *field, char *err, size_t errlen) {
+    bool known = false;
+    for (size_t i = 0; mime && i < sizeof IMAGE_TYPES / sizeof *IMAGE_TYPES; i++)
+        known |= !strcmp(mime, IMAGE_TYPES[i]);
+    if (!known)
+        return gr_err(GR_E_INVALID_ARG, err, errlen,
+                      "%s: mime type \"%.40s\" is not supported (images only: png, jpeg, webp, "
+                      "heic, heif, gif)", field, mime ? mime : "");
+    unsigned char head[16];
+    size_t hn;
+    if (!data || !n || strlen(data) != n || !b64_check(data, n, head, sizeof head, &hn))
+        return gr_err(GR_E_INVALID_ARG, err, errlen, "%s: data is not valid base64", field);
+    if (!magic_ok(mime, head, hn))
+        return gr_err(GR_E_INVALID_ARG, err, errlen, "%s: the bytes are not a %s image", field,
+                      mime + 6);
+    if (l->n >= SRV_MAX_IMAGES)
+        return gr_err(GR_E_INVALID_ARG, err, errlen, "%s: at most %d images per message", field,
+                      SRV_MAX_IMAGES);
+    if (!l->v) {
+        l->v = calloc(SRV_MAX_IMAGES, sizeof *l->v);
+        if (!l->v || !own(g, (char *)l->v)) return gr_err(GR_E_NOMEM, err, errlen, "out of memory");
+    }
+    l->v[l->n++] = (gr_image){mime, data};
     return GR_OK;
 }
 
@@ -158,7 +240,7 @@ static gr_status add_stop(srv_gen *g, const gr_json_val *v, const char *field, c
 
 /* Text of a Content's parts, joined without separator (parts of one turn are one text). */
 static gr_status content_text(srv_gen *g, const gr_json_val *content, const char *field,
-                              const char **out, char *err, size_t errlen) {
+                              const char **out, img_list *imgs, char *err, size_t errlen) {
     if (!gr_json_is(content, GR_JSON_OBJECT))
         return gr_err(GR_E_INVALID_ARG, err, errlen, "%s: expected an object", field);
     const gr_json_val *parts = gr_json_get(content, "parts");
@@ -185,11 +267,19 @@ static gr_status content_text(srv_gen *g, const gr_json_val *content, const char
         } else if (t) {
             s = gr_err(GR_E_INVALID_ARG, err, errlen,
                        "%s.parts[%zu].text: expected a string without NUL", field, i);
-        } else if (get2(p, "inlineData", "inline_data") || get2(p, "fileData", "file_data")) {
-            s = gr_err(
-                GR_E_INVALID_ARG, err, errlen,
-                "%s.parts[%zu]: only text parts are supported (images, audio and files are not)",
-                field, i);
+        } else if (get2(p, "inlineData", "inline_data")) {
+            const gr_json_val *d = get2(p, "inlineData", "inline_data");
+            char pf[112];
+            snprintf(pf, sizeof pf, "%.60s.parts[%zu].inlineData", field, i);
+            size_t dn = 0;
+            const char *data = gr_json_str(gr_json_get(d, "data"), &dn);
+            s = imgs ? add_image(g, imgs, gr_json_str(get2(d, "mimeType", "mime_type"), NULL), data,
+                                 dn, pf, err, errlen)
+                     : gr_err(GR_E_INVALID_ARG, err, errlen, "%s: images are not allowed here", pf);
+        } else if (get2(p, "fileData", "file_data")) {
+            s = gr_err(GR_E_INVALID_ARG, err, errlen,
+                       "%s.parts[%zu].fileData: files and URLs are not fetched; send the image "
+                       "inline (inlineData with base64 data)", field, i);
         } else if (gr_json_get(p, "thoughtSignature") || gr_json_get(p, "thought_signature")) {
             continue;
         } else {
@@ -212,7 +302,7 @@ static gr_status gemini_contents(srv_gen *g, const gr_json_val *root, char *err,
         const char *t;
         gr_status s = gr_json_is(sys, GR_JSON_STRING)
                           ? (t = gr_json_str(sys, NULL), GR_OK)
-                          : content_text(g, sys, "systemInstruction", &t, err, errlen);
+                          : content_text(g, sys, "systemInstruction", &t, NULL, err, errlen);
         if (!s && *t) s = add_msg(g, GR_ROLE_SYSTEM, t, err, errlen);
         if (s) return s;
     }
@@ -240,8 +330,9 @@ static gr_status gemini_contents(srv_gen *g, const gr_json_val *root, char *err,
                               "%s.role: \"%.32s\" is not \"user\" or \"model\"", field, rs);
         }
         const char *t;
-        gr_status s = content_text(g, ct, field, &t, err, errlen);
-        if (!s) s = add_msg(g, r, t, err, errlen);
+        img_list imgs = {0};
+        gr_status s = content_text(g, ct, field, &t, &imgs, err, errlen);
+        if (!s) s = add_msg_images(g, r, t, imgs.v, imgs.n, err, errlen);
         if (s) return s;
     }
     if (g->msgs[g->n_msgs - 1].role == GR_ROLE_SYSTEM)
@@ -430,8 +521,31 @@ gr_status srv_gemini_parse_count(const char *body, size_t len, srv_gen *g, char 
 /* ---- OpenAI ------------------------------------------------------------------------------------
  */
 
+/* {"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}} (or url as a string). */
+static gr_status openai_image(srv_gen *g, const gr_json_val *p, img_list *imgs, const char *field,
+                              char *err, size_t errlen) {
+    const gr_json_val *iu = gr_json_get(p, "image_url");
+    const char *url = gr_json_str(gr_json_is(iu, GR_JSON_OBJECT) ? gr_json_get(iu, "url") : iu, NULL);
+    if (!url) return gr_err(GR_E_INVALID_ARG, err, errlen, "%s.image_url.url: required", field);
+    if (strncmp(url, "data:", 5))
+        return gr_err(GR_E_INVALID_ARG, err, errlen,
+                      "%s.image_url.url: image URLs are not fetched; send a data: URL "
+                      "(data:image/png;base64,...)", field);
+    const char *semi = strstr(url, ";base64,");
+    if (!imgs) return gr_err(GR_E_INVALID_ARG, err, errlen, "%s: images are not allowed here", field);
+    if (!semi || semi - url - 5 > 40)
+        return gr_err(GR_E_INVALID_ARG, err, errlen,
+                      "%s.image_url.url: expected data:<image type>;base64,<data>", field);
+    char *mime = own(g, strndup(url + 5, (size_t)(semi - url - 5)));
+    if (!mime) return gr_err(GR_E_NOMEM, err, errlen, "out of memory");
+    const char *data = semi + 8;
+    char f[112];
+    snprintf(f, sizeof f, "%.96s.image_url", field);
+    return add_image(g, imgs, mime, data, strlen(data), f, err, errlen);
+}
+
 static gr_status openai_content(srv_gen *g, const gr_json_val *c, const char *field,
-                                const char **out, char *err, size_t errlen) {
+                                const char **out, img_list *imgs, char *err, size_t errlen) {
     size_t n;
     const char *s = gr_json_str(c, &n);
     if (s) {
@@ -452,12 +566,15 @@ static gr_status openai_content(srv_gen *g, const gr_json_val *c, const char *fi
         const gr_json_val *p = gr_json_at(c, i);
         const char *type = gr_json_str(gr_json_get(p, "type"), NULL);
         const char *t = gr_json_str(gr_json_get(p, "text"), &n);
+        char pf[96];
+        snprintf(pf, sizeof pf, "%.60s[%zu]", field, i);
         if (type && !strcmp(type, "text") && t && strlen(t) == n)
             join_add(&j, t, n, "\n");
+        else if (type && !strcmp(type, "image_url"))
+            st = openai_image(g, p, imgs, pf, err, errlen);
         else
             st = gr_err(GR_E_INVALID_ARG, err, errlen,
-                        "%s[%zu]: only {\"type\": \"text\", \"text\": ...} parts are supported",
-                        field, i);
+                        "%s: only text and image_url (data: URL) parts are supported", pf);
     }
     if (j.oom) st = gr_err(GR_E_NOMEM, err, errlen, "out of memory");
     if (st) {
@@ -499,12 +616,14 @@ static gr_status openai_messages(srv_gen *g, const gr_json_val *msgs, char *err,
             char cf[56];
             snprintf(cf, sizeof cf, "%s.content", field);
             const char *t;
-            s = openai_content(g, gr_json_get(m, "content"), cf, &t, err, errlen);
+            img_list imgs = {0};
+            s = openai_content(g, gr_json_get(m, "content"), cf, &t, is_sys ? NULL : &imgs, err,
+                               errlen);
             if (s) break;
             if (is_sys)
                 join_add(&sys, t, strlen(t), "\n\n");
             else
-                s = add_msg(g, r, t, err, errlen);
+                s = add_msg_images(g, r, t, imgs.v, imgs.n, err, errlen);
         }
         if (pass == 0 && !s && sys.p) {
             if (!own(g, sys.p))

@@ -47,6 +47,7 @@ typedef struct srv_gen {
 
 #define SRV_MAX_MESSAGES 4096
 #define SRV_MAX_STOPS 16
+#define SRV_MAX_IMAGES 16 /* per message */
 
 /* Errors are GR_E_INVALID_ARG with a message naming the field (HTTP 400). */
 gr_status srv_gemini_parse(const char *body, size_t len, srv_gen *g, char *err, size_t errlen);

@@ -130,6 +130,16 @@ function gemChunks() {
 // A valid Mermaid mind map (scenario "mermaid": what a cloud model answers for a diagram feature).
 const MERMAID = 'mindmap\n  root((Fractions))\n    Halves\n    Quarters';
 
+// Scenario "ocr": the answer describes the images the request carried, so tests can check that
+// every image arrived intact (type and size of the decoded bytes).
+function describeImages(imgs) {
+  return imgs.length ? imgs.map((i) => `${i.mime} ${Buffer.from(i.data, 'base64').length} bytes`).join('; ') : 'no image';
+}
+const geminiImages = (parsed) => (parsed.contents || []).flatMap((c) => c.parts || [])
+  .map((p) => p.inline_data || p.inlineData).filter(Boolean).map((d) => ({ mime: d.mime_type || d.mimeType, data: d.data }));
+const openaiImages = (parsed) => (parsed.messages || []).flatMap((m) => (Array.isArray(m.content) ? m.content : []))
+  .filter((p) => p.type === 'image_url').map((p) => { const m = /^data:([^;]+);base64,(.*)$/.exec(p.image_url.url); return { mime: m[1], data: m[2] }; });
+
 function gemUnary(scenario) {
   if (scenario === 'max-tokens') return gResponse([{ text: 'cut sh' }], { finish: 'MAX_TOKENS', usage: G_USAGE });
   if (scenario === 'blocked') return { promptFeedback: { blockReason: 'SAFETY' }, usageMetadata: { promptTokenCount: 7, totalTokenCount: 7 } };
@@ -189,6 +199,12 @@ async function gemini(req, res, url, body, scenario, method) {
       return;
     default: break;
   }
+  if (scenario === 'ocr') {
+    const text = `saw ${describeImages(geminiImages(parsed))}`;
+    if (!stream) return json(res, 200, gResponse([{ text }], { finish: 'STOP', usage: G_USAGE }));
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    return res.end(sse(gResponse([{ text }], { finish: 'STOP', usage: G_USAGE })));
+  }
   if (!stream) return json(res, 200, gemUnary(scenario));
   const chunks = gemChunks();
   if (scenario === 'cancel' || scenario === 'cancel-idle') {
@@ -244,7 +260,7 @@ async function openai(req, res, url, body) {
     case 'garbage': res.writeHead(200, { 'content-type': 'application/json' }); return res.end('not json at all');
     default: break;
   }
-  const text = scenario === 'json' ? '{"answer": 42}' : 'Hello, world! Ünïcødé ✓';
+  const text = scenario === 'json' ? '{"answer": 42}' : scenario === 'ocr' ? `saw ${describeImages(openaiImages(parsed))}` : 'Hello, world! Ünïcødé ✓';
   // plainstream: a server that ignores "stream": true and answers with a unary body.
   if (!parsed.stream || scenario === 'plainstream') {
     return json(res, 200, { ...base, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: scenario === 'length' ? 'length' : 'stop' }], usage: O_USAGE });

@@ -4,28 +4,16 @@
 // random-weight model locally (it cannot write a valid Mermaid diagram, and its context is 128
 // tokens) and tests/cloud/server.mjs as its cloud, scripted to answer like a capable cloud model.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { getMetrics, startServer, tinyModel } from './lib/server.mjs';
+import { getMetrics, startMockCloud, startServer, tinyModel } from './lib/server.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 const H = { 'Content-Type': 'application/json' };
 const MERMAID = 'mindmap\n  root((Fractions))\n    Halves\n    Quarters'; // the mock's "mermaid" answer
 let mock, mockUrl, srv;
 
-async function mockLog() {
-  return (await (await fetch(`${mockUrl}/__log`)).json()).requests.filter((r) => r.url.startsWith('/v1beta'));
-}
-
 before(async () => {
-  mock = spawn(process.execPath, [join(HERE, '../cloud/server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise((res) => {
-    let b = '';
-    mock.stdout.on('data', (c) => { b += c; if (b.includes('\n')) res(Number(b.split(' ')[0])); });
-  });
-  mockUrl = `http://127.0.0.1:${port}`;
+  mock = await startMockCloud();
+  mockUrl = mock.url;
   srv = await startServer({
     model: tinyModel(),
     config: {
@@ -41,7 +29,7 @@ before(async () => {
 
 after(async () => {
   await srv?.stop();
-  mock?.kill();
+  mock?.stop();
 });
 
 const gen = async (feature, text, { stream = false, maxTokens = 24 } = {}) => {
@@ -52,7 +40,7 @@ const gen = async (feature, text, { stream = false, maxTokens = 24 } = {}) => {
 };
 
 test('a diagram the local model cannot make valid goes to the cloud, which says so', async () => {
-  await fetch(`${mockUrl}/__reset`, { method: 'POST' });
+  await mock.reset();
   const m0 = await getMetrics(srv.url);
   const r = await gen('mermaid-mindmap', 'A mind map of fractions');
   assert.equal(r.status, 200, r.text);
@@ -61,7 +49,7 @@ test('a diagram the local model cannot make valid goes to the cloud, which says 
   assert.equal(j.candidates[0].content.parts[0].text, MERMAID);
   assert.equal(j.gemrun.engine, 'cloud');
   assert.match(j.gemrun.route_reason, /mermaid-mindmap: local failed \(.*\); fell back to cloud/);
-  assert.equal((await mockLog()).length, 1, 'one request reached the cloud');
+  assert.equal((await mock.requests()).length, 1, 'one request reached the cloud');
   const m1 = await getMetrics(srv.url);
   assert.equal((m1['gemrun_fallbacks_total{to="cloud"}'] ?? 0) - (m0['gemrun_fallbacks_total{to="cloud"}'] ?? 0), 1);
   assert.ok(srv.logs.some((l) => l.feature === 'mermaid-mindmap' && l.fallback_from === 'local' && l.engine === 'cloud'),
@@ -69,16 +57,16 @@ test('a diagram the local model cannot make valid goes to the cloud, which says 
 });
 
 test('no fallback configured: the local failure is the answer and the cloud sees nothing', async () => {
-  await fetch(`${mockUrl}/__reset`, { method: 'POST' });
+  await mock.reset();
   const r = await gen('svg-illustration', 'A red circle');
   assert.notEqual(r.status, 200);
   assert.equal(r.engine, 'local');
   assert.match(JSON.parse(r.text).error.message, /local engine: /);
-  assert.equal((await mockLog()).length, 0);
+  assert.equal((await mock.requests()).length, 0);
 });
 
 test('a chat prompt longer than the local context streams from the cloud instead', async () => {
-  await fetch(`${mockUrl}/__reset`, { method: 'POST' });
+  await mock.reset();
   const long = Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
   const r = await gen('chat', long, { stream: true });
   assert.equal(r.status, 200, r.text);
@@ -87,7 +75,7 @@ test('a chat prompt longer than the local context streams from the cloud instead
   const text = events.map((e) => e.candidates?.[0]?.content?.parts?.[0]?.text ?? '').join('');
   assert.ok(text.length > 0, r.text);
   assert.match(events.at(-1).gemrun.route_reason, /chat: local failed \(.*context.*\); fell back to cloud/);
-  assert.equal((await mockLog()).length, 1);
+  assert.equal((await mock.requests()).length, 1);
   // a prompt that fits stays local
   const short = await gen('chat', 'Hi', { stream: true });
   assert.equal(short.engine, 'local');

@@ -80,7 +80,7 @@ test('malformed JSON and wrong field types: 400 naming the problem', async () =>
   assert.match(r.json.error.message, /contents/);
   r = await post('/v1beta/models/chat:generateContent', JSON.stringify({ contents: [{ parts: [{ inlineData: { mimeType: 'image/png', data: 'AAAA' } }] }] }));
   geminiError(r, 400);
-  assert.match(r.json.error.message, /only text parts/);
+  assert.match(r.json.error.message, /contents\[0\]\.parts\[0\]\.inlineData: the bytes are not a png image/);
   r = await post('/v1beta/models/chat:generateContent', '[1,2,3]');
   geminiError(r, 400);
   r = await post('/v1/chat/completions', '{"model": "chat", "messages": "hi"}');

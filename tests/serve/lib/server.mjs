@@ -143,3 +143,21 @@ export async function getMetrics(url) {
   const r = await fetch(`${url}/metrics`);
   return parseMetrics(await r.text());
 }
+
+// The scripted cloud of tests/cloud/server.mjs (Gemini and OpenAI wire formats; the model name picks
+// the behaviour, e.g. "mermaid", "ocr"): { url, requests() (API calls seen), reset(), stop() }.
+export async function startMockCloud() {
+  const here = new URL('../../cloud/server.mjs', import.meta.url).pathname;
+  const proc = spawn(process.execPath, [here], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((res) => {
+    let b = '';
+    proc.stdout.on('data', (c) => { b += c; if (b.includes('\n')) res(Number(b.split(' ')[0])); });
+  });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    requests: async () => (await (await fetch(`${url}/__log`)).json()).requests.filter((r) => !r.url.startsWith('/__')),
+    reset: () => fetch(`${url}/__reset`, { method: 'POST' }),
+    stop: () => proc.kill(),
+  };
+}
