@@ -39,6 +39,11 @@ static inline __m256i dot_i8_256(__m256i x, __m256i y) {
  * 16..31, so each lane's 4 int32 sums belong to one block and the block scales are a word permute
  * of one 64-byte load (Q4_0 d at words 0,9,18,27; Q8_0 d at words 0,17,34,51 of 128 bytes). */
 
+/* The tile loops must unroll fully (NR, NT are constants here): otherwise GCC 12 keeps acc[][] and
+ * the activation registers in stack arrays, and every multiply-add becomes load-fma-store (perf
+ * showed the stores as the hottest instructions of prompt processing). */
+#define GR_UNROLL _Pragma("GCC unroll 8")
+
 /* Prefetch distance in row groups (NR rows each); 4 measured best on Zen 4 among 1, 2, 4, 8. */
 #ifndef GR_PF_GROUPS
 #define GR_PF_GROUPS 4
@@ -82,12 +87,16 @@ static inline __attribute__((always_inline)) void q4_0_tile(int64_t n, const int
     for (; i + 4 <= nb; i += 4) {
         __m512i ylo[GR_DOT_COLS_MAX], yhi[GR_DOT_COLS_MAX], sy[GR_DOT_COLS_MAX];
         __m512 yd[GR_DOT_COLS_MAX];
+        GR_UNROLL
         for (int t = 0; t < NT; t++) {
             const uint8_t *yb = x + t * xs + i * GR_Q8_0_SIZE;
             ylo[t] = load4x128(yb + 2, GR_Q8_0_SIZE), yhi[t] = load4x128(yb + 18, GR_Q8_0_SIZE);
-            sy[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, ylo[t]), eight, yhi[t]);
+            /* -8 * sum(y) per block: the start value of the weight dot, so no subtraction per row */
+            sy[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                     _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, ylo[t]), eight, yhi[t]));
             yd[t] = q8_0_scales4(yb);
         }
+        GR_UNROLL
         for (int r = 0; r < NR; r++) {
             const uint8_t *wb = w + r * ws + i * GR_Q4_0_SIZE;
             /* The hardware prefetcher does not follow NR short interleaved row streams: fetch the
@@ -97,10 +106,11 @@ static inline __attribute__((always_inline)) void q4_0_tile(int64_t n, const int
             const __m512i v = load4x128(wb + 2, GR_Q4_0_SIZE);
             const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             const __m512 wd = q4_0_scales4(wb);
+            GR_UNROLL
             for (int t = 0; t < NT; t++) {
-                const __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo[t]), hi, yhi[t]);
+                const __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sy[t], lo, ylo[t]), hi, yhi[t]);
                 const __m512 d = _mm512_mul_ps(wd, yd[t]);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(dot, sy[t])), d, acc[r][t]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc[r][t]);
             }
         }
     }
@@ -122,12 +132,16 @@ static inline __attribute__((always_inline)) void q8_0_tile(int64_t n, const int
     for (; i + 4 <= nb; i += 4) {
         __m512i ylo[GR_DOT_COLS_MAX], yhi[GR_DOT_COLS_MAX], sy[GR_DOT_COLS_MAX];
         __m512 yd[GR_DOT_COLS_MAX];
+        GR_UNROLL
         for (int t = 0; t < NT; t++) {
             const uint8_t *yb = x + t * xs + i * GR_Q8_0_SIZE;
             ylo[t] = load4x128(yb + 2, GR_Q8_0_SIZE), yhi[t] = load4x128(yb + 18, GR_Q8_0_SIZE);
-            sy[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, ylo[t]), bias, yhi[t]);
+            /* -128 * sum(y) per block: the start value of the weight dot (see Q4_0) */
+            sy[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                     _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, ylo[t]), bias, yhi[t]));
             yd[t] = q8_0_scales4(yb);
         }
+        GR_UNROLL
         for (int r = 0; r < NR; r++) {
             const uint8_t *wb = w + r * ws + i * GR_Q8_0_SIZE;
             _mm_prefetch((const char *)(wb + GR_PF_GROUPS * NR * ws), _MM_HINT_T0); /* 136 bytes/step */
@@ -136,10 +150,11 @@ static inline __attribute__((always_inline)) void q8_0_tile(int64_t n, const int
             const __m512i lo = _mm512_xor_si512(load4x128(wb + 2, GR_Q8_0_SIZE), bias);
             const __m512i hi = _mm512_xor_si512(load4x128(wb + 18, GR_Q8_0_SIZE), bias);
             const __m512 wd = q8_0_scales4(wb);
+            GR_UNROLL
             for (int t = 0; t < NT; t++) {
-                const __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo[t]), hi, yhi[t]);
+                const __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sy[t], lo, ylo[t]), hi, yhi[t]);
                 const __m512 d = _mm512_mul_ps(wd, yd[t]);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(dot, sy[t])), d, acc[r][t]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc[r][t]);
             }
         }
     }
@@ -346,6 +361,7 @@ static inline __attribute__((always_inline)) void q4_k_rows(int64_t n, const int
         const __m512i y0 = join256(load256(yq), load256(yq + 64)), y1 = join256(load256(yq + 32), load256(yq + 96));
         const __m512i y2 = join256(load256(yq + 128), load256(yq + 192)), y3 = join256(load256(yq + 160), load256(yq + 224));
         const __m128i pairs = _mm_hadd_epi16(load128(b + 260), load128(b + 276)); /* bsum per sub-block */
+        GR_UNROLL
         for (int r = 0; r < NR; r++) {
             const uint8_t *a = w + r * ws + i * GR_Q4_K_SIZE;
             _mm_prefetch((const char *)(a + GR_PF_GROUPS * NR * ws), _MM_HINT_T0);
