@@ -137,6 +137,13 @@ static size_t log_count(gr_json *doc) {
     return gr_json_len(gr_json_get(gr_json_root(doc), "requests"));
 }
 
+/* The scripted server saw exactly n API requests since its last reset. */
+static void expect_requests(size_t n) {
+    gr_json *log = server_log();
+    assert_int_equal(log_count(log), n);
+    gr_json_free(log);
+}
+
 static gr_json *req_body(const gr_json_val *rq) {
     size_t n = 0;
     const char *b = gr_json_str(gr_json_get(rq, "body"), &n);
@@ -344,9 +351,7 @@ static void test_stream_400_falls_back(void **state) {
     assert_non_null(strstr(out.error, "Developer instruction is not enabled"));
     assert_non_null(strstr(out.error, "INVALID_ARGUMENT"));
     gr_result_clear(&out);
-    gr_json *log = server_log();
-    assert_int_equal(log_count(log), 2);
-    gr_json_free(log);
+    expect_requests(2);
     gr_engine_destroy(e);
     /* Gemini's 400 for a bad key (ErrorInfo API_KEY_INVALID) is an auth error: no fallback. */
     node_server_reset(&g_srv);
@@ -356,9 +361,7 @@ static void test_stream_400_falls_back(void **state) {
     assert_int_equal(run(e, &rq, &sb, NULL, &out), GR_E_AUTH);
     assert_non_null(strstr(out.error, "API key not valid"));
     gr_result_clear(&out);
-    log = server_log();
-    assert_int_equal(log_count(log), 1);
-    gr_json_free(log);
+    expect_requests(1);
     gr_engine_destroy(e);
 }
 
@@ -418,9 +421,7 @@ static void test_retry_then_success_and_exhausted(void **state) {
             gr_result out;
             assert_int_equal(run(e, &rq, NULL, NULL, &out), GR_OK);
             gr_result_clear(&out);
-            gr_json *log = server_log();
-            assert_int_equal(log_count(log), want[i]);
-            gr_json_free(log);
+            expect_requests(want[i]);
             gr_engine_destroy(e);
         }
     }
@@ -436,9 +437,7 @@ static void test_retry_then_success_and_exhausted(void **state) {
     assert_non_null(strstr(out.error, "overloaded"));
     assert_int_equal(out.finish, GR_FINISH_ERROR);
     gr_result_clear(&out);
-    gr_json *log = server_log();
-    assert_int_equal(log_count(log), 3);
-    gr_json_free(log);
+    expect_requests(3);
     gr_engine_destroy(e);
     /* 429 that never clears: GR_E_RATE_LIMITED. */
     node_server_reset(&g_srv);
@@ -468,9 +467,7 @@ static void test_dropped_connection_retried(void **state) {
             assert_true(out.text_len > 0);
             if (!structured) assert_string_equal(sb.text, out.text); /* streamed once, not twice */
             gr_result_clear(&out);
-            gr_json *log = server_log();
-            assert_int_equal(log_count(log), 2);
-            gr_json_free(log);
+            expect_requests(2);
             gr_engine_destroy(e);
         }
     }
@@ -508,9 +505,7 @@ static void test_error_mapping(void **state) {
                      gr_status_str(s), out.error);
         assert_int_equal(out.finish, GR_FINISH_ERROR);
         gr_result_clear(&out);
-        gr_json *log = server_log();
-        assert_int_equal(log_count(log), cases[i].requests);
-        gr_json_free(log);
+        expect_requests(cases[i].requests);
         gr_engine_destroy(e);
     }
     /* Nothing listening: GR_E_NETWORK. */
@@ -545,9 +540,7 @@ static void test_stream_broken(void **state) {
         assert_string_equal(out.text, "Hello, wor");
         assert_int_equal(out.finish, GR_FINISH_ERROR);
         gr_result_clear(&out);
-        gr_json *log = server_log();
-        assert_int_equal(log_count(log), 1);
-        gr_json_free(log);
+        expect_requests(1);
         gr_engine_destroy(e);
     }
     /* Malformed JSON in an event: GR_E_UPSTREAM, text so far kept. */
@@ -598,9 +591,7 @@ static void test_deadline(void **state) {
     gr_result out;
     assert_int_equal(run(e, &rq, NULL, NULL, &out), GR_E_TIMEOUT);
     gr_result_clear(&out);
-    gr_json *log = server_log();
-    assert_int_equal(log_count(log), 0);
-    gr_json_free(log);
+    expect_requests(0);
     gr_engine_destroy(e);
 }
 
